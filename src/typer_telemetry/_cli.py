@@ -1,0 +1,157 @@
+"""The `telemetry` command group: status, enable, disable, reset."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from ._config import ConfigUnwritable
+from ._consent import Decision
+from ._hook import TELEMETRY_MARKER
+from ._schema import DURATION_BUCKET_BOUNDS_MS
+
+if TYPE_CHECKING:
+    from ._telemetry import Telemetry
+
+
+class TelemetryGroup(TyperGroup):
+    """The group class of `telemetry ...`; the hook never records these commands."""
+
+
+setattr(TelemetryGroup, TELEMETRY_MARKER, True)
+
+
+def _warn(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _how_to_change(decision: Decision, telemetry: Telemetry) -> str:
+    tool, prefix = telemetry.name, telemetry.env_prefix
+    hints = {
+        "do_not_track": "unset DO_NOT_TRACK to let the other settings apply",
+        "env_disabled": f"unset {prefix}_TELEMETRY_DISABLED to let the other settings apply",
+        "env": f"unset {prefix}_TELEMETRY to let the stored choice apply",
+        "ci": f"set {prefix}_TELEMETRY=1 to record in CI",
+        "config": f"`{tool} telemetry {'disable' if decision.enabled else 'enable'}` changes it",
+        "default": f"`{tool} telemetry {'disable' if decision.enabled else 'enable'}` changes it",
+    }
+    return hints[decision.source]
+
+
+def _estimate_percentile(buckets: list[int], fraction: float) -> str:
+    total = sum(buckets)
+    if total == 0:
+        return "-"
+    running = 0
+    for index, count in enumerate(buckets):
+        running += count
+        if running >= fraction * total:
+            if index < len(DURATION_BUCKET_BOUNDS_MS):
+                return f"<={DURATION_BUCKET_BOUNDS_MS[index]:g} ms"
+            return f">{DURATION_BUCKET_BOUNDS_MS[-1]:g} ms"
+    return "-"  # pragma: no cover
+
+
+def _print_status(telemetry: Telemetry, status: dict[str, Any]) -> None:
+    # rich loads only here, for a person reading the status.
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    state = "[bold green]on[/]" if status["enabled"] else "[bold red]off[/]"
+    decision = Decision(status["enabled"], status["source"], status["reason"])
+    console.print(f"Telemetry for [bold]{telemetry.name}[/] is {state}: {status['reason']}.")
+    console.print(f"  To change it: {_how_to_change(decision, telemetry)}.")
+    console.print(f"  Install id:   {status['install_id'] or '(none yet)'}")
+    console.print(f"  Config file:  {status['config_path']}")
+    console.print(f"  Data folder:  {status['data_dir']}")
+    console.print(f"  Endpoint:     {status['endpoint'] or '(none: nothing is sent)'}")
+    pending = status["pending"]
+    if not pending:
+        console.print("  Pending:      nothing")
+        return
+    days = sorted({record["day"] for record in pending})
+    invocations = sum(record["count"] for record in pending)
+    console.print(
+        f"  Pending:      {invocations} invocations over {len(days)} day(s), "
+        f"{len(pending)} records (`{telemetry.name} telemetry status --json` shows them exactly)"
+    )
+    table = Table(box=None, pad_edge=False)
+    for column in ("day", "command", "outcome", "error", "flags", "count", "p50", "p95"):
+        table.add_column(column)
+    for record in pending:
+        table.add_row(
+            record["day"],
+            record["command"] or "(root)",
+            record["outcome"],
+            record["error_class"] or "-",
+            " ".join(record["flags"]) or "-",
+            str(record["count"]),
+            _estimate_percentile(record["duration_ms_buckets"], 0.5),
+            _estimate_percentile(record["duration_ms_buckets"], 0.95),
+        )
+    console.print(table)
+
+
+def build_app(telemetry: Telemetry) -> typer.Typer:
+    app = typer.Typer(
+        cls=TelemetryGroup,
+        help=f"Show or change {telemetry.name}'s anonymous usage telemetry.",
+        no_args_is_help=True,
+        add_completion=False,
+    )
+
+    @app.command()
+    def status(
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print one JSON object, pending records included.")
+        ] = False,
+    ) -> None:
+        """Show whether telemetry is on, why, and what is waiting to be sent."""
+        report = telemetry.status()
+        if as_json:
+            import json  # only for this command, never on the hot path
+
+            sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        else:
+            _print_status(telemetry, report)
+
+    @app.command()
+    def enable() -> None:
+        """Turn telemetry on for this user."""
+        try:
+            decision = telemetry.enable()
+        except ConfigUnwritable as error:
+            _warn(f"Could not save the choice: {error}")
+            raise typer.Exit(1) from None
+        typer.echo(f"Telemetry for {telemetry.name} is enabled.")
+        if not decision.enabled:
+            _warn(f"Note: it stays off for now, because {decision.reason}.")
+
+    @app.command()
+    def disable() -> None:
+        """Turn telemetry off for this user and delete everything not yet sent."""
+        try:
+            decision = telemetry.disable()
+        except ConfigUnwritable as error:
+            _warn(f"Could not save the choice: {error}")
+            raise typer.Exit(1) from None
+        typer.echo(f"Telemetry for {telemetry.name} is disabled; pending data was deleted.")
+        if decision.enabled:
+            _warn(f"Note: it stays on for now, because {decision.reason}.")
+
+    @app.command()
+    def reset() -> None:
+        """Delete local telemetry data and start over with a new install id."""
+        try:
+            old_id, new_id = telemetry.reset()
+        except ConfigUnwritable as error:
+            _warn(f"Could not reset: {error}")
+            raise typer.Exit(1) from None
+        typer.echo(f"Local telemetry data of {telemetry.name} was deleted.")
+        typer.echo(f"Install id: {old_id or '(none)'} -> {new_id}")
+
+    return app

@@ -1,0 +1,161 @@
+"""The per-user telemetry config file: the stored choice, the install id, notice shown.
+
+A TOML file the user may read and edit. Reading is on the hot path, so the
+lines this library writes (`key = true`, `key = "text"`) are read by a tiny
+parser; anything else falls back to the full TOML parser. An unreadable or
+corrupt file reads as "unreadable", which the consent table treats as off.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ._consent import StoredChoice
+from ._locks import locked_file
+from ._paths import Paths, ensure_private_dir, read_small_file, write_private_file
+from ._schema import ENVELOPE_FIELDS
+
+MAX_CONFIG_BYTES = 64 * 1024
+LOCK_TIMEOUT_SECONDS = 1.0
+
+_SIMPLE_LINE = re.compile(r'([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(true|false|"[^"\\\x00-\x1f]*")\s*(?:#.*)?\Z')
+_is_install_id = next(field.check for field in ENVELOPE_FIELDS if field.name == "install_id")
+
+
+class ConfigUnwritable(OSError):
+    """The config file cannot be written; telemetry stays off for this run."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """What the config file says, already checked."""
+
+    choice: StoredChoice = "unset"
+    install_id: str | None = None
+    notice_shown: bool = False
+    extra: tuple[tuple[str, Any], ...] = ()
+
+
+def _parse_simple(text: str) -> dict[str, Any] | None:
+    values: dict[str, Any] = {}
+    for raw_line in text.splitlines():
+        line = raw_line.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _SIMPLE_LINE.match(line)
+        if match is None:
+            return None
+        key, value = match.groups()
+        if key in values:
+            return None
+        values[key] = value == "true" if value in ("true", "false") else value[1:-1]
+    return values
+
+
+def _parse(data: bytes) -> dict[str, Any]:
+    text = data.decode("utf-8")
+    simple = _parse_simple(text)
+    if simple is not None:
+        return simple
+    # Only hand-edited files get here; tomllib is loaded for them alone.
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    return tomllib.loads(text)
+
+
+def parse_config(data: bytes) -> Config:
+    """Check the file's values; a wrong-typed choice reads as unreadable (fail closed)."""
+    try:
+        values = _parse(data)
+    except (UnicodeDecodeError, ValueError):
+        return Config(choice="unreadable")
+    enabled = values.pop("enabled", None)
+    install_id = values.pop("install_id", None)
+    notice_shown = values.pop("notice_shown", False)
+    choice: StoredChoice
+    if enabled is None:
+        choice = "unset"
+    elif isinstance(enabled, bool):
+        choice = "enabled" if enabled else "disabled"
+    else:
+        choice = "unreadable"
+    return Config(
+        choice=choice,
+        install_id=install_id if _is_install_id(install_id) else None,
+        notice_shown=notice_shown is True,
+        extra=tuple(values.items()),
+    )
+
+
+def read_config(path: Path) -> Config:
+    """Read the config; a missing file is an empty config, an unreadable one fails closed."""
+    try:
+        data = read_small_file(path, MAX_CONFIG_BYTES)
+    except FileNotFoundError:
+        return Config()
+    except (OSError, ValueError):
+        return Config(choice="unreadable")
+    return parse_config(data)
+
+
+def render_config(config: Config, tool_name: str) -> bytes:
+    import tomli_w  # only when the file is written, never on the hot path
+
+    values: dict[str, Any] = dict(config.extra)
+    if config.choice in ("enabled", "disabled"):
+        values["enabled"] = config.choice == "enabled"
+    if config.install_id is not None:
+        values["install_id"] = config.install_id
+    values["notice_shown"] = config.notice_shown
+    header = (
+        f"# Telemetry settings of {tool_name}.\n"
+        f"# Change them with `{tool_name} telemetry enable|disable|reset`.\n"
+    )
+    return (header + tomli_w.dumps(values)).encode("utf-8")
+
+
+def update_config(paths: Paths, tool_name: str, change: Callable[[Config], Config]) -> Config:
+    """Read, change and write the config under a lock, so concurrent runs agree.
+
+    An unreadable file is set aside (renamed) before it is replaced, so that a
+    user's hand edits are never silently destroyed.
+    """
+    try:
+        ensure_private_dir(paths.config_dir)
+        with locked_file(paths.config_dir / ".telemetry.lock", timeout=LOCK_TIMEOUT_SECONDS):
+            current = read_config(paths.config_file)
+            if current.choice == "unreadable":
+                _set_aside(paths.config_file)
+                current = Config()
+            updated = change(current)
+            if updated != current or not paths.config_file.exists():
+                write_private_file(paths.config_file, render_config(updated, tool_name))
+            return updated
+    except OSError as error:
+        raise ConfigUnwritable(str(error)) from error
+
+
+def _set_aside(path: Path) -> None:
+    import time
+
+    try:
+        path.rename(path.with_name(f"{path.name}.unreadable-{time.time_ns()}"))
+    except FileNotFoundError:
+        pass
+
+
+def mint_install_id() -> str:
+    """A fresh random identifier: nothing about the machine or the user goes into it."""
+    return str(uuid.uuid4())
+
+
+def with_identity(config: Config) -> Config:
+    """The config with an install id (minted if missing) and the notice marked shown."""
+    return replace(config, install_id=config.install_id or mint_install_id(), notice_shown=True)

@@ -1,0 +1,108 @@
+"""Consent: the precedence table of SPEC.md, in one function.
+
+Hot path: standard library only, no I/O (the stored choice is read by the caller).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+Policy = Literal["opt-out", "opt-in"]
+StoredChoice = Literal["enabled", "disabled", "unset", "unreadable"]
+Source = Literal["do_not_track", "env_disabled", "env", "ci", "config", "default"]
+
+_OFF_WORDS = frozenset({"", "0", "false", "no", "off"})
+_ON_WORDS = frozenset({"1", "true", "yes", "on"})
+
+# Variables whose presence means "this runs in CI". `CI` itself is read like a
+# boolean (CI=false is not CI); the providers' own variables count when non-empty.
+CI_PROVIDER_VARIABLES = (
+    "GITHUB_ACTIONS",
+    "GITLAB_CI",
+    "CIRCLECI",
+    "TRAVIS",
+    "JENKINS_URL",
+    "BUILDKITE",
+    "TEAMCITY_VERSION",
+    "TF_BUILD",
+    "BITBUCKET_BUILD_NUMBER",
+    "CODEBUILD_BUILD_ID",
+    "APPVEYOR",
+    "DRONE",
+    "SEMAPHORE",
+    "CIRRUS_CI",
+    "BUDDY_WORKSPACE_ID",
+    "HEROKU_TEST_RUN_ID",
+    "CF_BUILD_ID",
+    "SCREWDRIVER",
+    "WOODPECKER",
+    "CONTINUOUS_INTEGRATION",
+    "RUN_ID",
+)
+CI_VARIABLES = ("CI", *CI_PROVIDER_VARIABLES)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether telemetry is on, which row of the table decided, and why, in words."""
+
+    enabled: bool
+    source: Source
+    reason: str
+
+
+def env_prefix(tool_name: str) -> str:
+    """`my-tool` -> `MY_TOOL`: the prefix of the tool's telemetry variables."""
+    return "".join(char if char.isascii() and char.isalnum() else "_" for char in tool_name.upper())
+
+
+def is_set(value: str | None) -> bool:
+    """A variable counts as set unless it is absent, empty, 0, false, no or off (any case)."""
+    return value is not None and value.strip().lower() not in _OFF_WORDS
+
+
+def ci_variable(environ: Mapping[str, str]) -> str | None:
+    """The name of the variable that shows this runs in CI, if any."""
+    if is_set(environ.get("CI")):
+        return "CI"
+    for name in CI_PROVIDER_VARIABLES:
+        if environ.get(name, "").strip():
+            return name
+    return None
+
+
+def decide(
+    prefix: str, environ: Mapping[str, str], stored: StoredChoice, policy: Policy
+) -> Decision:
+    """Apply the consent table; the first matching row wins."""
+    if is_set(environ.get("DO_NOT_TRACK")):
+        return Decision(False, "do_not_track", "DO_NOT_TRACK is set")
+
+    disabled_variable = f"{prefix}_TELEMETRY_DISABLED"
+    if is_set(environ.get(disabled_variable)):
+        return Decision(False, "env_disabled", f"{disabled_variable} is set")
+
+    switch_variable = f"{prefix}_TELEMETRY"
+    switch = environ.get(switch_variable, "").strip().lower()
+    if switch in _OFF_WORDS - {""}:
+        return Decision(False, "env", f"{switch_variable}={environ[switch_variable].strip()}")
+    if switch in _ON_WORDS:
+        return Decision(True, "env", f"{switch_variable}={environ[switch_variable].strip()}")
+
+    ci = ci_variable(environ)
+    if ci is not None:
+        return Decision(False, "ci", f"running in CI ({ci} is set)")
+
+    if stored == "enabled":
+        return Decision(True, "config", "enabled with `telemetry enable`")
+    if stored == "disabled":
+        return Decision(False, "config", "disabled with `telemetry disable`")
+    if stored == "unreadable":
+        # The stored choice might have been "disabled": never guess it was not.
+        return Decision(False, "config", "the telemetry config file cannot be read")
+
+    if policy == "opt-in":
+        return Decision(False, "default", "off until enabled (the tool asks for opt-in)")
+    return Decision(True, "default", "on by default (opt-out)")

@@ -1,0 +1,235 @@
+"""The hook: time every invocation and observe its command path, outcome and flags.
+
+`instrumented_group_class` wraps the app's group class (the author's own
+`cls=` if any) with a `main` that times the whole call and classifies how it
+ended. To see how far Click resolved the command line, even when parsing
+fails, every command of the freshly built tree gets a context class that
+remembers the contexts created for the invocation. Nothing here writes to
+stdout, changes arguments, exit codes or exceptions, or lets an error of its
+own escape.
+
+Hot path: standard library only.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any, Protocol
+
+from ._outcome import Terminated, classify
+
+
+class Recorder(Protocol):
+    """What the hook hands a finished invocation to (the Telemetry facade)."""
+
+    def record_invocation(
+        self, command: str, outcome: str, error_class: str, flags: tuple[str, ...], duration_ms: float
+    ) -> None: ...
+
+    def debug(self, message: str) -> None: ...
+
+
+# Parameters whose presence means "not a use of the tool's commands".
+_NOT_RECORDED_PARAMETERS = ("help", "install_completion", "show_completion")
+TELEMETRY_MARKER = "_typer_telemetry_group"
+
+
+@dataclass
+class Invocation:
+    """The contexts Click created for one invocation, outermost first."""
+
+    started: float
+    contexts: list[Any] = field(default_factory=list)
+    leaf_reached: bool = False
+    finished: bool = False
+
+
+_current_invocation: contextvars.ContextVar[Invocation | None] = contextvars.ContextVar(
+    "typer_telemetry_invocation", default=None
+)
+_context_classes: dict[type, type] = {}
+
+
+def _is_group(command: Any) -> bool:
+    return hasattr(command, "resolve_command")
+
+
+def _recording_context_class(base: type) -> type:
+    """A subclass of the command's context class that notes each new context."""
+    cached = _context_classes.get(base)
+    if cached is not None:
+        return cached
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        base.__init__(self, *args, **kwargs)
+        invocation = _current_invocation.get()
+        if invocation is not None and not invocation.leaf_reached:
+            # Once a leaf command is reached, later contexts come from the
+            # command itself (ctx.invoke of another command): not the path.
+            invocation.contexts.append(self)
+            invocation.leaf_reached = not _is_group(self.command)
+
+    recording = type(base.__name__, (base,), {"__init__": __init__, "__module__": base.__module__})
+    _context_classes[base] = recording
+    return recording
+
+
+def _prepare_tree(root: Any) -> None:
+    stack = [root]
+    seen: set[int] = set()
+    while stack:
+        command = stack.pop()
+        if id(command) in seen:
+            continue
+        seen.add(id(command))
+        base = command.context_class
+        if base not in _context_classes.values():
+            command.context_class = _recording_context_class(base)
+        stack.extend(getattr(command, "commands", {}).values())
+
+
+def _source_is_command_line(context: Any, name: str) -> bool:
+    try:
+        source = context.get_parameter_source(name)
+    except Exception:
+        return False
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def canonical_flag(parameter: Any) -> str:
+    """The first long name of an option (`--force` for `-f/--force`), else its first name."""
+    names = [name for name in parameter.opts if name.startswith("--")]
+    return names[0] if names else parameter.opts[0]
+
+
+def describe(contexts: list[Any]) -> tuple[str, tuple[str, ...]] | None:
+    """The command path and the flags given, or None when this was not a use of a command."""
+    names: list[str] = []
+    flags: set[str] = set()
+    for depth, context in enumerate(contexts):
+        command = context.command
+        if getattr(command, TELEMETRY_MARKER, False):
+            return None
+        if any(_source_is_command_line(context, name) for name in _NOT_RECORDED_PARAMETERS):
+            return None
+        if depth > 0:
+            names.append(command.name or "")
+        for parameter in command.params:
+            if (
+                parameter.param_type_name == "option"
+                and parameter.name
+                and _source_is_command_line(context, parameter.name)
+            ):
+                flags.add(canonical_flag(parameter))
+    return " ".join(names), tuple(sorted(flags))
+
+
+def _completion_requested() -> bool:
+    # Click completes when `_<PROG>_COMPLETE` is set; the program name may
+    # differ from the app's, so any such variable counts.
+    return any(name.startswith("_") and name.endswith("_COMPLETE") for name in os.environ)
+
+
+def finish(recorder: Recorder, invocation: Invocation, error: BaseException | None) -> None:
+    """Hand the invocation to the recorder once; never raises."""
+    if invocation.finished:
+        return
+    invocation.finished = True
+    try:
+        duration_ms = (time.perf_counter() - invocation.started) * 1000.0
+        ending = classify(error)
+        described = describe(invocation.contexts)
+        if ending is None or described is None:
+            return
+        command, flags = described
+        outcome, error_class = ending
+        recorder.record_invocation(command, outcome, error_class, flags, duration_ms)
+    except Exception as problem:
+        recorder.debug(f"could not record the invocation: {problem!r}")
+
+
+def _install_sigterm(
+    recorder: Recorder, invocation: Invocation
+) -> Callable[[], None]:
+    """Record SIGTERM as `aborted`, then die of it as if nothing had caught it."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return lambda: None  # the tool handles SIGTERM itself: leave it alone
+
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
+            finish(recorder, invocation, Terminated())
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+    except (ValueError, OSError, AttributeError):
+        return lambda: None
+
+    def restore() -> None:
+        if signal.getsignal(signal.SIGTERM) is on_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    return restore
+
+
+def run_recorded(
+    recorder: Recorder, root: Any, call: Callable[[], Any]
+) -> Any:
+    """Run `call` (a Click `main`) on the tree under `root`, recording how it went."""
+    if _completion_requested():
+        return call()
+    try:
+        invocation = Invocation(started=time.perf_counter())
+        _prepare_tree(root)
+        token = _current_invocation.set(invocation)
+        restore_sigterm = _install_sigterm(recorder, invocation)
+    except Exception as problem:
+        recorder.debug(f"could not instrument the invocation: {problem!r}")
+        return call()
+    error: BaseException | None = None
+    try:
+        return call()
+    except BaseException as raised:
+        error = raised
+        raise
+    finally:
+        _current_invocation.reset(token)
+        restore_sigterm()
+        finish(recorder, invocation, error)
+
+
+class SingleCommandSource(Protocol):
+    def single_command(self, argv: list[str]) -> Any | None: ...
+
+
+def instrumented_group_class(base: type, recorder: Recorder, source: SingleCommandSource) -> type:
+    """A subclass of the app's group class whose `main` records every invocation.
+
+    When the author's app has a single command, Typer would have run that
+    command directly; `source.single_command` builds it so that the tool
+    behaves exactly as before, with `telemetry ...` added beside it.
+    """
+
+    def main(self: Any, *args: Any, **kwargs: Any) -> Any:
+        argv_given = kwargs.get("args", args[0] if args else None)
+        argv = list(sys.argv[1:] if argv_given is None else argv_given)
+        try:
+            single = source.single_command(argv)
+        except Exception as problem:
+            recorder.debug(f"could not build the single command: {problem!r}")
+            single = None
+        if single is not None:
+            return run_recorded(recorder, single, lambda: single.main(*args, **kwargs))
+        return run_recorded(recorder, self, lambda: base.main(self, *args, **kwargs))
+
+    return type(base.__name__, (base,), {"main": main, "__module__": base.__module__})

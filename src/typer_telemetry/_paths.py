@@ -1,0 +1,90 @@
+"""Where the files live: platformdirs' per-user config and state folders of the tool."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+CONFIG_FILE_NAME = "telemetry.toml"
+STORE_DIR_NAME = "telemetry"
+
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The tool's telemetry config file and rollup store folder."""
+
+    config_dir: Path
+    state_dir: Path
+
+    @classmethod
+    def for_tool(cls, tool_name: str) -> Paths:
+        # platformdirs is the one third-party import allowed on the hot path.
+        import platformdirs
+
+        return cls(
+            config_dir=Path(platformdirs.user_config_dir(tool_name, appauthor=False)),
+            state_dir=Path(platformdirs.user_state_dir(tool_name, appauthor=False)),
+        )
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / CONFIG_FILE_NAME
+
+    @property
+    def store_dir(self) -> Path:
+        return self.state_dir / STORE_DIR_NAME
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create `path` (and missing parents) readable by the user alone.
+
+    A symlink in place of the folder is refused rather than followed, so that
+    a planted link cannot redirect writes elsewhere.
+    """
+    missing: list[Path] = []
+    current = path
+    while not current.exists() and not current.is_symlink():
+        missing.append(current)
+        current = current.parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, PRIVATE_DIR_MODE)
+        except FileExistsError:
+            pass
+    if path.is_symlink() or not path.is_dir():
+        raise NotADirectoryError(f"{path} is not a plain folder")
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, PRIVATE_DIR_MODE)
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Replace `path` atomically with `data`, mode 0600, durable once this returns."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    descriptor = os.open(temporary, flags, PRIVATE_FILE_MODE)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
+def read_small_file(path: Path, limit: int) -> bytes:
+    """Read a file we own without following a planted symlink; refuse anything huge."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(descriptor, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path} is larger than {limit} bytes")
+    return data

@@ -1,0 +1,489 @@
+"""The per-day rollup store: an append-only journal folded into a rollup file.
+
+Layout of the store folder (0700, files 0600):
+
+    journal.log        one line per invocation, appended by every process
+    segment-<n>.log    journals set aside for folding (n grows by one each time)
+    rollup.json        the folded per-day rollup, replaced atomically
+    compact.lock       held while folding, so one process folds at a time
+
+Why this shape (see docs/design.md): an invocation costs one `open`, one
+shared `flock` and one `write` of about a hundred bytes, with no imports
+beyond the standard library. Folding happens when the journal passes
+`COMPACT_AT_BYTES`, and whenever pending data is read or sent. It renames the
+journal to the next segment, waits for writers still holding a shared lock on
+it, folds it, writes the rollup with the number of the last folded segment
+(`merged_through`), and only then deletes the segment. A process killed at
+any step leaves either an unfolded segment (folded next time) or a folded one
+whose number says so (deleted next time): nothing is lost or counted twice.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._locks import LockUnavailable, try_lock, try_locked_file, wait_lock
+from ._paths import (
+    PRIVATE_FILE_MODE,
+    ensure_private_dir,
+    read_small_file,
+    write_private_file,
+)
+from ._schema import (
+    DURATION_BUCKET_COUNT,
+    SchemaError,
+    bucket_index,
+    validate_observation,
+    validate_rollup_record,
+)
+
+JOURNAL_NAME = "journal.log"
+ROLLUP_NAME = "rollup.json"
+LOCK_NAME = "compact.lock"
+_SEGMENT = re.compile(r"segment-(\d{1,18})\.log\Z")
+
+ROLLUP_FORMAT = "typer-telemetry-rollup"
+ROLLUP_VERSION = 1
+
+# Limits, documented in TELEMETRY.md and docs/design.md.
+COMPACT_AT_BYTES = 16 * 1024
+MAX_JOURNAL_BYTES = 1024 * 1024
+MAX_ROLLUP_BYTES = 4 * 1024 * 1024
+MAX_PENDING_DAYS = 30
+MAX_KEYS_PER_DAY = 256
+SEGMENT_LOCK_TIMEOUT_SECONDS = 0.5
+
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+Key = tuple[str, str, str, str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One finished invocation, as the hook saw it."""
+
+    day: str
+    command: str
+    outcome: str
+    error_class: str
+    flags: tuple[str, ...]
+    duration_ms: float
+
+    def journal_line(self) -> bytes:
+        # Every string was checked against the schema's character classes
+        # (no quotes, backslashes or control characters), so plain quoting
+        # is valid JSON and the hot path needs no json import. The leading
+        # newline frames the record: a torn earlier write (full disk) can
+        # spoil only itself, never the record after it.
+        flags = ",".join(f'"{flag}"' for flag in self.flags)
+        return (
+            f'\n{{"day":"{self.day}","command":"{self.command}","outcome":"{self.outcome}",'
+            f'"error_class":"{self.error_class}","flags":[{flags}],'
+            f'"duration_ms":{round(self.duration_ms, 3)!r}}}'
+        ).encode("ascii")
+
+
+@dataclass
+class _Aggregate:
+    count: int = 0
+    total: float = 0.0
+    minimum: float = math.inf
+    maximum: float = 0.0
+    buckets: list[int] = field(default_factory=lambda: [0] * DURATION_BUCKET_COUNT)
+
+    def add_one(self, duration_ms: float) -> None:
+        self.count += 1
+        self.total += duration_ms
+        self.minimum = min(self.minimum, duration_ms)
+        self.maximum = max(self.maximum, duration_ms)
+        self.buckets[bucket_index(duration_ms)] += 1
+
+    def add_record(self, record: dict[str, object]) -> None:
+        self.count += int(record["count"])  # type: ignore[call-overload]
+        self.total += float(record["duration_ms_sum"])  # type: ignore[arg-type]
+        self.minimum = min(self.minimum, float(record["duration_ms_min"]))  # type: ignore[arg-type]
+        self.maximum = max(self.maximum, float(record["duration_ms_max"]))  # type: ignore[arg-type]
+        buckets = record["duration_ms_buckets"]
+        assert isinstance(buckets, list)
+        self.buckets = [mine + theirs for mine, theirs in zip(self.buckets, buckets, strict=True)]
+
+
+@dataclass
+class Rollup:
+    """The folded state: aggregates per key, records dropped per day, segments folded."""
+
+    merged_through: int = 0
+    aggregates: dict[Key, _Aggregate] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def _slot(self, key: Key) -> _Aggregate | None:
+        aggregate = self.aggregates.get(key)
+        if aggregate is not None:
+            return aggregate
+        day = key[0]
+        if sum(1 for other in self.aggregates if other[0] == day) >= MAX_KEYS_PER_DAY:
+            return None
+        aggregate = self.aggregates[key] = _Aggregate()
+        return aggregate
+
+    def add_observation(self, values: dict[str, object]) -> None:
+        key = _key_of(values)
+        slot = self._slot(key)
+        if slot is None:
+            self.dropped[key[0]] = self.dropped.get(key[0], 0) + 1
+            return
+        duration = values["duration_ms"]
+        assert isinstance(duration, (int, float))
+        slot.add_one(float(duration))
+
+    def add_record(self, record: dict[str, object]) -> None:
+        key = _key_of(record)
+        slot = self._slot(key)
+        if slot is None:
+            count = record["count"]
+            assert isinstance(count, int)
+            self.dropped[key[0]] = self.dropped.get(key[0], 0) + count
+            return
+        slot.add_record(record)
+
+    def prune(self, oldest_day: str) -> None:
+        """Forget days before `oldest_day` (the documented retention of pending data)."""
+        for key in [key for key in self.aggregates if key[0] < oldest_day]:
+            del self.aggregates[key]
+        for day in [day for day in self.dropped if day < oldest_day]:
+            del self.dropped[day]
+
+    def records(self) -> list[dict[str, object]]:
+        """The rollup records, in schema field order, sorted by day then key."""
+        result = []
+        for key in sorted(self.aggregates):
+            aggregate = self.aggregates[key]
+            day, command, outcome, error_class, flags = key
+            result.append(
+                {
+                    "day": day,
+                    "command": command,
+                    "outcome": outcome,
+                    "error_class": error_class,
+                    "flags": list(flags),
+                    "count": aggregate.count,
+                    "duration_ms_sum": round(aggregate.total, 3),
+                    "duration_ms_min": round(aggregate.minimum, 3),
+                    "duration_ms_max": round(aggregate.maximum, 3),
+                    "duration_ms_buckets": list(aggregate.buckets),
+                }
+            )
+        return result
+
+
+def _key_of(values: dict[str, object]) -> Key:
+    flags = values["flags"]
+    assert isinstance(flags, list)
+    return (
+        str(values["day"]),
+        str(values["command"]),
+        str(values["outcome"]),
+        str(values["error_class"]),
+        tuple(str(flag) for flag in flags),
+    )
+
+
+def _parse_observation(line: bytes) -> dict[str, object] | None:
+    import json
+
+    try:
+        values = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(values, dict) or set(values) != {
+        "day",
+        "command",
+        "outcome",
+        "error_class",
+        "flags",
+        "duration_ms",
+    }:
+        return None
+    try:
+        flags = values["flags"]
+        if not isinstance(flags, list):
+            return None
+        validate_observation(
+            values["day"],
+            values["command"],
+            values["outcome"],
+            values["error_class"],
+            flags,
+            values["duration_ms"],
+        )
+    except (SchemaError, TypeError):
+        return None
+    return values
+
+
+class RollupStore:
+    """The rollup store in one folder; every method is safe across processes."""
+
+    def __init__(self, directory: Path, debug: Callable[[str], None]) -> None:
+        self.directory = directory
+        self._debug = debug
+
+    @property
+    def journal_path(self) -> Path:
+        return self.directory / JOURNAL_NAME
+
+    @property
+    def rollup_path(self) -> Path:
+        return self.directory / ROLLUP_NAME
+
+    # -- the hot path -------------------------------------------------------
+
+    def append(self, observation: Observation, *, today: str) -> None:
+        """Add one invocation to the journal; fold the journal when it has grown."""
+        line = observation.journal_line()
+        size = self._append_line(line)
+        if size is not None and size >= COMPACT_AT_BYTES:
+            self.compact(today=today)
+
+    def _open_journal(self) -> int:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC
+        try:
+            return os.open(self.journal_path, flags, PRIVATE_FILE_MODE)
+        except FileNotFoundError:
+            ensure_private_dir(self.directory)
+            return os.open(self.journal_path, flags, PRIVATE_FILE_MODE)
+
+    def _append_line(self, line: bytes) -> int | None:
+        """Append under a shared lock on the live journal; returns its new size."""
+        for _attempt in range(8):
+            descriptor = self._open_journal()
+            try:
+                # A folder takes the exclusive lock only after renaming the
+                # journal away, so a refused lock or a changed inode both
+                # mean: this file is no longer the live journal; reopen.
+                if not try_lock(descriptor, shared=True):
+                    continue
+                opened = os.fstat(descriptor)
+                try:
+                    live = os.stat(self.journal_path, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if (opened.st_ino, opened.st_dev) != (live.st_ino, live.st_dev):
+                    continue
+                if opened.st_size + len(line) > MAX_JOURNAL_BYTES:
+                    self._debug("the journal is full (folding is stuck); record dropped")
+                    return None
+                written = os.write(descriptor, line)
+                if written != len(line):
+                    raise OSError(errno.ENOSPC, "short write to the telemetry journal")
+                return opened.st_size + written
+            finally:
+                os.close(descriptor)
+        raise LockUnavailable("the journal kept moving while appending")
+
+    # -- folding ------------------------------------------------------------
+
+    def compact(self, *, today: str) -> bool:
+        """Fold the journal into the rollup; False when another process is folding."""
+        try:
+            ensure_private_dir(self.directory)
+        except OSError as error:
+            self._debug(f"cannot create the store folder: {error}")
+            return False
+        with try_locked_file(self.directory / LOCK_NAME) as taken:
+            if not taken:
+                return False
+            self._compact_locked(today)
+            return True
+
+    def _segments(self) -> list[tuple[int, Path]]:
+        found = []
+        for entry in os.scandir(self.directory):
+            match = _SEGMENT.match(entry.name)
+            if match:
+                found.append((int(match.group(1)), Path(entry.path)))
+        return sorted(found)
+
+    def _compact_locked(self, today: str) -> None:
+        rollup = self._load_rollup(set_aside_if_bad=True)
+        segments = self._segments()
+        for number, path in segments:
+            if number <= rollup.merged_through:  # folded before a crash; now just garbage
+                path.unlink(missing_ok=True)
+        segments = [(number, path) for number, path in segments if number > rollup.merged_through]
+        next_number = max([rollup.merged_through, *(number for number, _ in segments)]) + 1
+        try:
+            if self.journal_path.stat().st_size > 0:
+                target = self.directory / f"segment-{next_number}.log"
+                os.rename(self.journal_path, target)
+                segments.append((next_number, target))
+        except FileNotFoundError:
+            pass
+
+        folded: list[Path] = []
+        for number, path in segments:
+            lines = self._read_segment(path)
+            if lines is None:
+                break  # a writer is stuck on it; keep order, fold it next time
+            for line in lines:
+                values = _parse_observation(line)
+                if values is None:
+                    if line.strip():
+                        self._debug("a journal line outside the schema was dropped")
+                    continue
+                rollup.add_observation(values)
+            rollup.merged_through = number
+            folded.append(path)
+
+        rollup.prune(_oldest_kept_day(today))
+        if folded or not self.rollup_path.exists():
+            self._write_rollup(rollup)
+        for path in folded:
+            path.unlink(missing_ok=True)
+
+    def _read_segment(self, path: Path) -> list[bytes] | None:
+        descriptor = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
+        try:
+            try:
+                wait_lock(descriptor, shared=False, timeout=SEGMENT_LOCK_TIMEOUT_SECONDS)
+            except LockUnavailable:
+                self._debug(f"{path.name} is still held by a writer; folding it later")
+                return None
+            chunks = []
+            while chunk := os.read(descriptor, 1 << 16):
+                chunks.append(chunk)
+        finally:
+            os.close(descriptor)
+        return b"".join(chunks).split(b"\n")
+
+    def _load_rollup(self, *, set_aside_if_bad: bool) -> Rollup:
+        import json
+
+        try:
+            data = read_small_file(self.rollup_path, MAX_ROLLUP_BYTES)
+        except FileNotFoundError:
+            return Rollup()
+        except (OSError, ValueError) as error:
+            return self._bad_rollup(f"cannot read it ({error})", set_aside_if_bad)
+        try:
+            document = json.loads(data)
+            if (
+                not isinstance(document, dict)
+                or document.get("format") != ROLLUP_FORMAT
+                or document.get("version") != ROLLUP_VERSION
+            ):
+                raise SchemaError("not a rollup file of this version")
+            merged_through = document["merged_through"]
+            if not isinstance(merged_through, int) or merged_through < 0:
+                raise SchemaError("bad segment number")
+            rollup = Rollup(merged_through=merged_through)
+            for record in document["records"]:
+                rollup.add_record(validate_rollup_record(record))
+            for day, count in dict(document.get("dropped", {})).items():
+                if isinstance(day, str) and isinstance(count, int) and count > 0:
+                    rollup.dropped[day] = count
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            return self._bad_rollup(str(error), set_aside_if_bad)
+        return rollup
+
+    def _bad_rollup(self, why: str, set_aside: bool) -> Rollup:
+        self._debug(f"the rollup file is unusable: {why}")
+        if set_aside:
+            import time
+
+            aside = self.rollup_path.with_name(f"{ROLLUP_NAME}.unusable-{time.time_ns()}")
+            try:
+                os.rename(self.rollup_path, aside)
+                self._debug(f"set it aside as {aside.name}")
+            except OSError as error:
+                self._debug(f"cannot set it aside: {error}")
+        return Rollup()
+
+    def _write_rollup(self, rollup: Rollup) -> None:
+        import json
+
+        document = {
+            "format": ROLLUP_FORMAT,
+            "version": ROLLUP_VERSION,
+            "merged_through": rollup.merged_through,
+            "records": rollup.records(),
+            "dropped": dict(sorted(rollup.dropped.items())),
+        }
+        data = json.dumps(document, separators=(",", ":")).encode("utf-8")
+        write_private_file(self.rollup_path, data)
+
+    # -- reading and deleting -----------------------------------------------
+
+    def snapshot(self) -> Rollup:
+        """Everything pending, folded in memory, without writing anything."""
+        if not self.directory.is_dir():
+            return Rollup()
+        rollup = self._load_rollup(set_aside_if_bad=False)
+        paths = [path for number, path in self._segments() if number > rollup.merged_through]
+        paths.append(self.journal_path)
+        for path in paths:
+            for line in _read_lines(path):
+                values = _parse_observation(line)
+                if values is not None:
+                    rollup.add_observation(values)
+        return rollup
+
+    def pending(self, *, today: str) -> list[dict[str, object]]:
+        """The rollup records waiting to be sent, exactly as they would be sent."""
+        if self.directory.is_dir():
+            self.compact(today=today)
+        rollup = self.snapshot()
+        rollup.prune(_oldest_kept_day(today))
+        return rollup.records()
+
+    def dropped(self) -> dict[str, int]:
+        return dict(sorted(self.snapshot().dropped.items()))
+
+    def clear(self) -> None:
+        """Delete all pending data now (disable and reset): off is off."""
+        if not self.directory.is_dir():
+            return
+        descriptor = os.open(
+            self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT | _O_NOFOLLOW, PRIVATE_FILE_MODE
+        )
+        try:
+            try:
+                wait_lock(descriptor, shared=False, timeout=2.0)
+            except LockUnavailable:
+                self._debug("a stuck process holds the store lock; deleting anyway")
+            for path in _store_files(self.directory):
+                path.unlink(missing_ok=True)
+        finally:
+            os.close(descriptor)
+
+
+def _store_files(directory: Path) -> Iterator[Path]:
+    for entry in os.scandir(directory):
+        if (
+            entry.name in (JOURNAL_NAME, ROLLUP_NAME)
+            or _SEGMENT.match(entry.name)
+            or entry.name.startswith(f"{ROLLUP_NAME}.unusable-")
+        ):
+            yield Path(entry.path)
+
+
+def _read_lines(path: Path) -> Iterable[bytes]:
+    try:
+        return read_small_file(path, MAX_JOURNAL_BYTES * 2).split(b"\n")
+    except (OSError, ValueError):
+        return ()
+
+
+def _oldest_kept_day(today: str) -> str:
+    import datetime
+
+    day = datetime.date.fromisoformat(today) - datetime.timedelta(days=MAX_PENDING_DAYS)
+    return day.isoformat()
+

@@ -1,0 +1,263 @@
+"""The Telemetry facade: the tool author's settings, and the wiring between the parts."""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, TypeVar
+
+import typer
+
+from ._config import (
+    Config,
+    ConfigUnwritable,
+    mint_install_id,
+    read_config,
+    update_config,
+    with_identity,
+)
+from ._consent import Decision, Policy, decide, env_prefix, is_set
+from ._hook import TELEMETRY_MARKER, instrumented_group_class
+from ._notice import show_notice
+from ._paths import Paths
+from ._schema import ENVELOPE_FIELDS, validate_observation
+from ._store import Observation, RollupStore
+
+TyperApp = TypeVar("TyperApp", bound=typer.Typer)
+
+COMMAND_GROUP_NAME = "telemetry"
+_tool_name_is_valid = next(field.check for field in ENVELOPE_FIELDS if field.name == "tool")
+
+
+def utc_day(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(timestamp))
+
+
+class Telemetry:
+    """Anonymous usage telemetry for one Typer tool.
+
+    >>> telemetry = Telemetry("mytool", version="1.4.0", endpoint="https://t.example.com/v1")
+    >>> telemetry.instrument(app)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        version: str,
+        endpoint: str | None = None,
+        consent: Policy = "opt-out",
+        long_running_after: float = 2.0,
+    ) -> None:
+        if not _tool_name_is_valid(name):
+            raise ValueError(
+                f"tool name {name!r} must be 1 to 64 characters of letters, digits, '.', '_', '-'"
+            )
+        if consent not in ("opt-out", "opt-in"):
+            raise ValueError("consent must be 'opt-out' or 'opt-in'")
+        if not long_running_after > 0:
+            raise ValueError("long_running_after must be a positive number of seconds")
+        self.name = name
+        self.version = version
+        self.consent: Policy = consent
+        self.long_running_after = float(long_running_after)
+        self.env_prefix = env_prefix(name)
+        self._endpoint = endpoint
+        self._paths: Paths | None = None
+        self._app: typer.Typer | None = None
+        self._host: typer.Typer | None = None
+        # Wall clock (seconds since the epoch) that decides the UTC day; tests may replace it.
+        self.clock: Callable[[], float] = time.time
+
+    # -- settings -----------------------------------------------------------
+
+    @property
+    def paths(self) -> Paths:
+        if self._paths is None:
+            self._paths = Paths.for_tool(self.name)
+        return self._paths
+
+    @property
+    def endpoint(self) -> str | None:
+        """The endpoint in force: `<NAME>_TELEMETRY_ENDPOINT` overrides the author's."""
+        return os.environ.get(f"{self.env_prefix}_TELEMETRY_ENDPOINT") or self._endpoint
+
+    @property
+    def store(self) -> RollupStore:
+        return RollupStore(self.paths.store_dir, self.debug)
+
+    def today(self) -> str:
+        return utc_day(self.clock())
+
+    def debug(self, message: str) -> None:
+        """Explain a decision or a swallowed error on stderr, under `<NAME>_TELEMETRY_DEBUG`."""
+        if is_set(os.environ.get(f"{self.env_prefix}_TELEMETRY_DEBUG")):
+            try:
+                sys.stderr.write(f"[{self.name} telemetry] {message}\n")
+            except (OSError, ValueError):
+                pass
+
+    # -- wiring into the tool -----------------------------------------------
+
+    @property
+    def app(self) -> typer.Typer:
+        """The ready-made `telemetry status|enable|disable|reset` Typer app."""
+        if self._app is None:
+            from ._cli import build_app
+
+            self._app = build_app(self)
+        return self._app
+
+    def instrument(self, app: TyperApp) -> TyperApp:
+        """Mount `telemetry ...` on `app` and record every invocation of its commands."""
+        if self._host is not None:
+            raise RuntimeError("this Telemetry object already instruments an app")
+        from typer.core import TyperGroup
+        from typer.models import DefaultPlaceholder
+
+        base = app.info.cls
+        if isinstance(base, DefaultPlaceholder):
+            base = base.value
+        app.info.cls = instrumented_group_class(base or TyperGroup, self, self)
+        app.add_typer(self.app, name=COMMAND_GROUP_NAME)
+        self._host = app
+        return app
+
+    def single_command(self, argv: list[str]) -> Any | None:
+        """The Click command Typer would build for a one-command app, else None.
+
+        Mounting `telemetry` turns a one-command app into a group; for every
+        command line but `telemetry ...` the hook runs the command exactly as
+        Typer would have without the mount.
+        """
+        app = self._host
+        if app is None or argv[:1] == [COMMAND_GROUP_NAME]:
+            return None
+        others = [group for group in app.registered_groups if group.typer_instance is not self._app]
+        if (
+            app.registered_callback is not None
+            or app.info.callback is not None
+            or others
+            or len(app.registered_commands) != 1
+        ):
+            return None
+        shadow = copy.copy(app)
+        shadow.registered_groups = others
+        return typer.main.get_command(shadow)
+
+    # -- consent ------------------------------------------------------------
+
+    def decide(self, config: Config | None = None) -> Decision:
+        """Whether telemetry is on for this process, and which source decided."""
+        if config is None:
+            config = read_config(self.paths.config_file)
+        return decide(self.env_prefix, os.environ, config.choice, self.consent)
+
+    # -- recording (called by the hook) -------------------------------------
+
+    def record_invocation(
+        self,
+        command: str,
+        outcome: str,
+        error_class: str,
+        flags: tuple[str, ...],
+        duration_ms: float,
+    ) -> None:
+        config = read_config(self.paths.config_file)
+        decision = self.decide(config)
+        if not decision.enabled:
+            self.debug(f"not recording: {decision.reason}")
+            return
+        if config.install_id is None or not config.notice_shown:
+            config, notice_now = self._claim_identity()
+            if notice_now:
+                show_notice(self.name, self.env_prefix)
+            decision = self.decide(config)
+            if not decision.enabled:
+                return
+        day = self.today()
+        validate_observation(day, command, outcome, error_class, flags, duration_ms)
+        observation = Observation(day, command, outcome, error_class, flags, duration_ms)
+        self.store.append(observation, today=day)
+        self.debug(f"recorded {observation}")
+
+    def _claim_identity(self) -> tuple[Config, bool]:
+        """Mint the install id and mark the notice shown; True if this run shows it.
+
+        Raises ConfigUnwritable when the file cannot be written: then the run
+        records nothing (fail closed), rather than print the notice forever.
+        """
+        shown_by_this_run = False
+
+        def change(current: Config) -> Config:
+            nonlocal shown_by_this_run
+            shown_by_this_run = not current.notice_shown
+            return with_identity(current)
+
+        return update_config(self.paths, self.name, change), shown_by_this_run
+
+    # -- the user's commands ------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Everything `telemetry status --json` shows, pending records included."""
+        config = read_config(self.paths.config_file)
+        decision = self.decide(config)
+        store = self.store
+        try:
+            pending = store.pending(today=self.today())
+            dropped = store.dropped()
+        except OSError as error:
+            self.debug(f"cannot read pending data: {error}")
+            pending, dropped = [], {}
+        return {
+            "tool": self.name,
+            "tool_version": self.version,
+            "enabled": decision.enabled,
+            "source": decision.source,
+            "reason": decision.reason,
+            "policy": self.consent,
+            "install_id": config.install_id,
+            "config_path": str(self.paths.config_file),
+            "data_dir": str(self.paths.store_dir),
+            "endpoint": self.endpoint,
+            "pending": pending,
+            "dropped": dropped,
+        }
+
+    def enable(self) -> Decision:
+        """Store the choice "on"; the returned decision says whether an override wins."""
+        config = update_config(
+            self.paths,
+            self.name,
+            lambda current: replace(with_identity(current), choice="enabled"),
+        )
+        return self.decide(config)
+
+    def disable(self) -> Decision:
+        """Store the choice "off" and delete all pending data at once."""
+        config = update_config(
+            self.paths, self.name, lambda current: replace(current, choice="disabled")
+        )
+        self.store.clear()
+        return self.decide(config)
+
+    def reset(self) -> tuple[str | None, str]:
+        """Delete local data and mint a new install id; returns (old id, new id)."""
+        old_id: str | None = None
+
+        def change(current: Config) -> Config:
+            nonlocal old_id
+            old_id = current.install_id
+            return replace(current, install_id=mint_install_id())
+
+        config = update_config(self.paths, self.name, change)
+        self.store.clear()
+        assert config.install_id is not None
+        return old_id, config.install_id
+
+
+__all__ = ["ConfigUnwritable", "Telemetry"]
