@@ -182,30 +182,33 @@ def _install_sigterm(
     return restore
 
 
-def run_recorded(
-    recorder: Recorder, root: Any, call: Callable[[], Any]
-) -> Any:
-    """Run `call` (a Click `main`) on the tree under `root`, recording how it went."""
-    if _completion_requested():
-        return call()
-    try:
-        invocation = Invocation(started=time.perf_counter())
+class _Begun:
+    """What `_begin` set up for one invocation, undone by `_end`."""
+
+    def __init__(self, recorder: Recorder, root: Any) -> None:
+        self.invocation = Invocation(started=time.perf_counter())
         _prepare_tree(root)
-        token = _current_invocation.set(invocation)
-        restore_sigterm = _install_sigterm(recorder, invocation)
+        self.token = _current_invocation.set(self.invocation)
+        self.restore_sigterm = _install_sigterm(recorder, self.invocation)
+
+
+def _begin(recorder: Recorder, root: Any) -> _Begun | None:
+    if _completion_requested():
+        return None
+    try:
+        return _Begun(recorder, root)
     except Exception as problem:
         recorder.debug(f"could not instrument the invocation: {problem!r}")
-        return call()
-    error: BaseException | None = None
+        return None
+
+
+def _end(recorder: Recorder, begun: _Begun, error: BaseException | None) -> None:
     try:
-        return call()
-    except BaseException as raised:
-        error = raised
-        raise
-    finally:
-        _current_invocation.reset(token)
-        restore_sigterm()
-        finish(recorder, invocation, error)
+        _current_invocation.reset(begun.token)
+        begun.restore_sigterm()
+    except Exception as problem:
+        recorder.debug(f"could not clean up after the invocation: {problem!r}")
+    finish(recorder, begun.invocation, error)
 
 
 class SingleCommandSource(Protocol):
@@ -221,15 +224,26 @@ def instrumented_group_class(base: type, recorder: Recorder, source: SingleComma
     """
 
     def main(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # Everything runs in this one frame, so that a plain (non-rich)
+        # traceback of the tool's own error shows a single extra line.
         argv_given = kwargs.get("args", args[0] if args else None)
-        argv = list(sys.argv[1:] if argv_given is None else argv_given)
         try:
-            single = source.single_command(argv)
+            single = source.single_command(list(sys.argv[1:] if argv_given is None else argv_given))
         except Exception as problem:
             recorder.debug(f"could not build the single command: {problem!r}")
             single = None
-        if single is not None:
-            return run_recorded(recorder, single, lambda: single.main(*args, **kwargs))
-        return run_recorded(recorder, self, lambda: base.main(self, *args, **kwargs))
+        begun = _begin(recorder, self if single is None else single)
+        if begun is None:
+            return base.main(self, *args, **kwargs) if single is None else single.main(*args, **kwargs)
+        error: BaseException | None = None
+        try:
+            if single is None:
+                return base.main(self, *args, **kwargs)
+            return single.main(*args, **kwargs)
+        except BaseException as raised:
+            error = raised
+            raise
+        finally:
+            _end(recorder, begun, error)
 
     return type(base.__name__, (base,), {"main": main, "__module__": base.__module__})

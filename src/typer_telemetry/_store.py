@@ -153,12 +153,15 @@ class Rollup:
             return
         slot.add_record(record)
 
-    def prune(self, oldest_day: str) -> None:
-        """Forget days before `oldest_day` (the documented retention of pending data)."""
-        for key in [key for key in self.aggregates if key[0] < oldest_day]:
+    def prune(self, oldest_day: str) -> bool:
+        """Forget days before `oldest_day` (the documented retention); True if any were."""
+        old_keys = [key for key in self.aggregates if key[0] < oldest_day]
+        old_days = [day for day in self.dropped if day < oldest_day]
+        for key in old_keys:
             del self.aggregates[key]
-        for day in [day for day in self.dropped if day < oldest_day]:
+        for day in old_days:
             del self.dropped[day]
+        return bool(old_keys or old_days)
 
     def records(self) -> list[dict[str, object]]:
         """The rollup records, in schema field order, sorted by day then key."""
@@ -342,8 +345,8 @@ class RollupStore:
             rollup.merged_through = number
             folded.append(path)
 
-        rollup.prune(_oldest_kept_day(today))
-        if folded or not self.rollup_path.exists():
+        pruned = rollup.prune(_oldest_kept_day(today))
+        if folded or pruned:
             self._write_rollup(rollup)
         for path in folded:
             path.unlink(missing_ok=True)

@@ -138,9 +138,10 @@ class Telemetry:
         if app is None or argv[:1] == [COMMAND_GROUP_NAME]:
             return None
         others = [group for group in app.registered_groups if group.typer_instance is not self._app]
+        # The same test Typer's get_command makes (its placeholders are falsy).
         if (
-            app.registered_callback is not None
-            or app.info.callback is not None
+            app.registered_callback
+            or app.info.callback
             or others
             or len(app.registered_commands) != 1
         ):

@@ -1,0 +1,105 @@
+"""An outside tool written only against the public API (the tests run it as a real process).
+
+TOOL_WITHOUT_TELEMETRY=1 runs the same app without the library, for side-by-side checks.
+TOOL_NOW=<epoch seconds> pins the clock that decides the UTC day.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from typer_telemetry import Telemetry
+
+app = typer.Typer(help="An outside tool.")
+telemetry = Telemetry("outside-tool", version="2.0.1", consent=os.environ.get("TOOL_CONSENT", "opt-out"))  # type: ignore[arg-type]
+if os.environ.get("TOOL_NOW"):
+    telemetry.clock = lambda: float(os.environ["TOOL_NOW"])
+if not os.environ.get("TOOL_WITHOUT_TELEMETRY"):
+    telemetry.instrument(app)
+
+db = typer.Typer(help="Database commands.")
+app.add_typer(db, name="db")
+remote = typer.Typer(help="Remote commands.")
+db.add_typer(remote, name="remote")
+
+
+@app.callback()
+def root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    config: Annotated[Optional[str], typer.Option("--config", "-c")] = None,
+) -> None:
+    """Root callback with its own options."""
+    if verbose:
+        typer.echo("verbose on", err=True)
+
+
+@app.command()
+def hello(
+    name: str,
+    greeting: Annotated[str, typer.Option("--greeting", "-g")] = "Hello",
+    count: Annotated[int, typer.Option("--count", "-n")] = 1,
+) -> None:
+    """Greet someone."""
+    for _ in range(count):
+        typer.echo(f"{greeting}, {name}!")
+
+
+@app.command()
+def fail(message: str = "boom") -> None:
+    """Raise an exception with a message."""
+    raise RuntimeError(message)
+
+
+@app.command()
+def leave(code: int = 3) -> None:
+    typer.echo("leaving")
+    raise typer.Exit(code)
+
+
+@app.command("sys-exit")
+def sys_exit(code: int = 5) -> None:
+    sys.exit(code)
+
+
+@app.command()
+def interrupt() -> None:
+    """Behave as if Ctrl-C arrived."""
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)
+
+
+@app.command()
+def wait(seconds: Annotated[float, typer.Option("--seconds")] = 30.0) -> None:
+    """Say "ready" on stdout, then wait (to be signalled)."""
+    typer.echo("ready")
+    sys.stdout.flush()
+    time.sleep(seconds)
+    typer.echo("waited")
+
+
+@app.command()
+def abort() -> None:
+    typer.confirm("continue?", abort=True)
+
+
+@db.command()
+def migrate(
+    force: Annotated[bool, typer.Option("--force", "-f")] = False,
+    target: Annotated[str, typer.Option("--target", "-t")] = "head",
+) -> None:
+    typer.echo(f"migrated to {target}{' (forced)' if force else ''}")
+
+
+@remote.command()
+def push(dry_run: Annotated[bool, typer.Option("--dry-run")] = False) -> None:
+    typer.echo(f"pushed{' (dry run)' if dry_run else ''}")
+
+
+if __name__ == "__main__":
+    app()
