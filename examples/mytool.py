@@ -1,8 +1,8 @@
 """An example tool instrumented with typer-telemetry (used by the demo and the tests).
 
-    python examples/mytool.py hello World
-    python examples/mytool.py db migrate --force
-    python examples/mytool.py telemetry status
+python examples/mytool.py hello World
+python examples/mytool.py db migrate --force
+python examples/mytool.py telemetry status
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from typer_telemetry._consent import CI_PROVIDER_VARIABLES, decide, env_prefix, is_set
 from tests.conftest import Tool
+from typer_telemetry._consent import CI_PROVIDER_VARIABLES, decide, env_prefix, is_set
 
 PREFIX = "MYTOOL"
 

@@ -35,8 +35,15 @@ def test_records_command_paths_outcomes_error_classes_and_flags(tool: Tool) -> N
     ]
     for arguments in invocations:
         tool.run(*arguments, input="n\n")
-    day = next(iter(tool.counts()))[0]
-    assert tool.counts() == {
+    counts = tool.counts()
+    day = next(iter(counts))[0]
+    # Click 8.2 and later name an unknown command's error NoSuchCommand.
+    no_such_command = (
+        "NoSuchCommand"
+        if (day, "db", "usage_error", "NoSuchCommand", ()) in counts
+        else "UsageError"
+    )
+    assert counts == {
         (day, "hello", "success", "", ()): 1,
         (day, "hello", "success", "", ("--count", "--greeting")): 1,
         (day, "hello", "success", "", ("--config", "--greeting", "--verbose")): 1,
@@ -49,7 +56,7 @@ def test_records_command_paths_outcomes_error_classes_and_flags(tool: Tool) -> N
         (day, "sys-exit", "error", "SystemExit", ("--code",)): 1,
         (day, "hello", "usage_error", "NoSuchOption", ()): 1,
         (day, "hello", "usage_error", "MissingParameter", ()): 1,
-        (day, "db", "usage_error", "UsageError", ()): 1,
+        (day, "db", "usage_error", no_such_command, ()): 1,
         (day, "db migrate", "usage_error", "BadOptionUsage", ()): 1,
         (day, "abort", "aborted", "Abort", ()): 1,
     }

@@ -20,7 +20,9 @@ from typer_telemetry._store import Observation, RollupStore
 DAY = "2026-03-10"
 
 
-def observation(command: str = "db migrate", day: str = DAY, ms: float = 12.5, **fields: object) -> Observation:
+def observation(
+    command: str = "db migrate", day: str = DAY, ms: float = 12.5, **fields: object
+) -> Observation:
     values: dict[str, object] = {
         "day": day,
         "command": command,
@@ -59,8 +61,10 @@ def test_records_aggregate_per_day_command_outcome_error_and_flags(store: Rollup
     two = records[1]
     assert (two["duration_ms_sum"], two["duration_ms_min"], two["duration_ms_max"]) == (33, 3, 30)
     buckets = two["duration_ms_buckets"]
-    assert isinstance(buckets, list) and len(buckets) == DURATION_BUCKET_COUNT
-    assert buckets[0] == 1 and buckets[3] == 1  # <=5 ms and <=50 ms
+    assert isinstance(buckets, list)
+    assert len(buckets) == DURATION_BUCKET_COUNT
+    assert buckets[0] == 1
+    assert buckets[3] == 1
     for record in records:
         validate_rollup_record(record)
 
@@ -111,18 +115,24 @@ def test_an_unusable_rollup_file_is_set_aside_and_recording_goes_on(
     store.rollup_path.write_bytes(content)
     store.append(observation(), today=DAY)
     assert [r["count"] for r in store.pending(today=DAY)] == [1]
-    aside = [p.name for p in store.directory.iterdir() if p.name.startswith("rollup.json.unusable-")]
+    aside = [
+        p.name for p in store.directory.iterdir() if p.name.startswith("rollup.json.unusable-")
+    ]
     assert len(aside) == 1
 
 
 def test_journal_lines_outside_the_schema_are_dropped(store: RollupStore) -> None:
     store.append(observation(), today=DAY)
     with open(store.journal_path, "ab") as journal:
-        journal.write(b'\n{"day":"2026-03-10","command":"x","outcome":"success","error_class":"",'
-                      b'"flags":[],"duration_ms":1,"secret":"leak"}')
+        journal.write(
+            b'\n{"day":"2026-03-10","command":"x","outcome":"success","error_class":"",'
+            b'"flags":[],"duration_ms":1,"secret":"leak"}'
+        )
         journal.write(b'\n{"day":"2026-03-10","command":"has \\"quote","outcome":"success"}')
         journal.write(b"\nnot json at all")
-        journal.write(b'\n{"day":"2026-03-10","command":"db migrate","outcome":"succe')  # torn write
+        journal.write(
+            b'\n{"day":"2026-03-10","command":"db migrate","outcome":"succe'
+        )  # torn write
     store.append(observation(), today=DAY)
     records = store.pending(today=DAY)
     assert [(r["command"], r["count"]) for r in records] == [("db migrate", 2)]
@@ -160,7 +170,9 @@ def test_files_are_private(store: RollupStore) -> None:
         assert path.stat().st_mode & 0o777 == 0o600, path
 
 
-def test_a_symlink_in_place_of_the_journal_is_not_followed(store: RollupStore, tmp_path: Path) -> None:
+def test_a_symlink_in_place_of_the_journal_is_not_followed(
+    store: RollupStore, tmp_path: Path
+) -> None:
     store.directory.mkdir(parents=True)
     target = tmp_path / "elsewhere.txt"
     target.write_text("untouched")
@@ -224,5 +236,9 @@ def test_kill_9_while_recording_never_corrupts_earlier_days(tool: Tool) -> None:
         counts = tool.counts(later)
         assert counts[key_earlier] == 60
         # The killed process may have recorded one invocation it did not acknowledge.
-        assert recorded_before + acknowledged <= counts[key_later] <= recorded_before + acknowledged + 1
+        assert (
+            recorded_before + acknowledged
+            <= counts[key_later]
+            <= recorded_before + acknowledged + 1
+        )
         recorded_before = counts[key_later]

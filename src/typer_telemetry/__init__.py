@@ -1,9 +1,9 @@
 """Anonymous, privacy-first usage telemetry for Typer command-line tools.
 
-    from typer_telemetry import Telemetry
+from typer_telemetry import Telemetry
 
-    telemetry = Telemetry("mytool", version="1.4.0", endpoint="https://t.example.com/v1")
-    telemetry.instrument(app)
+telemetry = Telemetry("mytool", version="1.4.0", endpoint="https://t.example.com/v1")
+telemetry.instrument(app)
 """
 
 from ._config import ConfigUnwritable

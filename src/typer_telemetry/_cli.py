@@ -35,8 +35,8 @@ def _how_to_change(decision: Decision, telemetry: Telemetry) -> str:
         "env_disabled": f"unset {prefix}_TELEMETRY_DISABLED to let the other settings apply",
         "env": f"unset {prefix}_TELEMETRY to let the stored choice apply",
         "ci": f"set {prefix}_TELEMETRY=1 to record in CI",
-        "config": f"`{tool} telemetry {'disable' if decision.enabled else 'enable'}` changes it",
-        "default": f"`{tool} telemetry {'disable' if decision.enabled else 'enable'}` changes it",
+        "config": f"run `{tool} telemetry {'disable' if decision.enabled else 'enable'}`",
+        "default": f"run `{tool} telemetry {'disable' if decision.enabled else 'enable'}`",
     }
     return hints[decision.source]
 
@@ -50,8 +50,8 @@ def _estimate_percentile(buckets: list[int], fraction: float) -> str:
         running += count
         if running >= fraction * total:
             if index < len(DURATION_BUCKET_BOUNDS_MS):
-                return f"<={DURATION_BUCKET_BOUNDS_MS[index]:g} ms"
-            return f">{DURATION_BUCKET_BOUNDS_MS[-1]:g} ms"
+                return f"<={DURATION_BUCKET_BOUNDS_MS[index]} ms"
+            return f">{DURATION_BUCKET_BOUNDS_MS[-1]} ms"
     return "-"  # pragma: no cover
 
 

@@ -8,7 +8,9 @@ corrupt file reads as "unreadable", which the consent table treats as off.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -23,7 +25,9 @@ from ._schema import ENVELOPE_FIELDS
 MAX_CONFIG_BYTES = 64 * 1024
 LOCK_TIMEOUT_SECONDS = 1.0
 
-_SIMPLE_LINE = re.compile(r'([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(true|false|"[^"\\\x00-\x1f]*")\s*(?:#.*)?\Z')
+_SIMPLE_LINE = re.compile(
+    r'([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(true|false|"[^"\\\x00-\x1f]*")\s*(?:#.*)?\Z'
+)
 _is_install_id = next(field.check for field in ENVELOPE_FIELDS if field.name == "install_id")
 
 
@@ -62,12 +66,13 @@ def _parse(data: bytes) -> dict[str, Any]:
     simple = _parse_simple(text)
     if simple is not None:
         return simple
-    # Only hand-edited files get here; tomllib is loaded for them alone.
-    try:
+    # Only hand-edited files get here; the TOML parser is loaded for them alone.
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python 3.10
+    else:  # pragma: no cover - Python 3.10
         import tomli as tomllib
-    return tomllib.loads(text)
+    parsed: dict[str, Any] = tomllib.loads(text)
+    return parsed
 
 
 def parse_config(data: bytes) -> Config:
@@ -145,10 +150,8 @@ def update_config(paths: Paths, tool_name: str, change: Callable[[Config], Confi
 def _set_aside(path: Path) -> None:
     import time
 
-    try:
+    with contextlib.suppress(FileNotFoundError):
         path.rename(path.with_name(f"{path.name}.unreadable-{time.time_ns()}"))
-    except FileNotFoundError:
-        pass
 
 
 def mint_install_id() -> str:

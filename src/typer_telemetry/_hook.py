@@ -31,14 +31,19 @@ class Recorder(Protocol):
     """What the hook hands a finished invocation to (the Telemetry facade)."""
 
     def record_invocation(
-        self, command: str, outcome: str, error_class: str, flags: tuple[str, ...], duration_ms: float
+        self,
+        command: str,
+        outcome: str,
+        error_class: str,
+        flags: tuple[str, ...],
+        duration_ms: float,
     ) -> None: ...
 
     def debug(self, message: str) -> None: ...
 
 
 # Parameters whose presence means "not a use of the tool's commands".
-_NOT_RECORDED_PARAMETERS = ("help", "install_completion", "show_completion")
+_NOT_RECORDED_PARAMETERS = ("install_completion", "show_completion")
 TELEMETRY_MARKER = "_typer_telemetry_group"
 
 
@@ -62,7 +67,7 @@ def _is_group(command: Any) -> bool:
     return hasattr(command, "resolve_command")
 
 
-def _recording_context_class(base: type) -> type:
+def _recording_context_class(base: Any) -> type:
     """A subclass of the command's context class that notes each new context."""
     cached = _context_classes.get(base)
     if cached is not None:
@@ -104,10 +109,21 @@ def _source_is_command_line(context: Any, name: str) -> bool:
     return source is not None and source.name == "COMMANDLINE"
 
 
+def _not_recorded(context: Any) -> list[str]:
+    # The help option's name differs between Click releases ("help",
+    # "_click_default_help"): ask the command for it.
+    try:
+        help_option = context.command.get_help_option(context)
+    except Exception:
+        help_option = None
+    help_name = getattr(help_option, "name", None) or "help"
+    return [help_name, *_NOT_RECORDED_PARAMETERS]
+
+
 def canonical_flag(parameter: Any) -> str:
     """The first long name of an option (`--force` for `-f/--force`), else its first name."""
-    names = [name for name in parameter.opts if name.startswith("--")]
-    return names[0] if names else parameter.opts[0]
+    names = [str(name) for name in parameter.opts if str(name).startswith("--")]
+    return names[0] if names else str(parameter.opts[0])
 
 
 def describe(contexts: list[Any]) -> tuple[str, tuple[str, ...]] | None:
@@ -118,7 +134,7 @@ def describe(contexts: list[Any]) -> tuple[str, tuple[str, ...]] | None:
         command = context.command
         if getattr(command, TELEMETRY_MARKER, False):
             return None
-        if any(_source_is_command_line(context, name) for name in _NOT_RECORDED_PARAMETERS):
+        if any(_source_is_command_line(context, name) for name in _not_recorded(context)):
             return None
         if depth > 0:
             names.append(command.name or "")
@@ -156,9 +172,7 @@ def finish(recorder: Recorder, invocation: Invocation, error: BaseException | No
         recorder.debug(f"could not record the invocation: {problem!r}")
 
 
-def _install_sigterm(
-    recorder: Recorder, invocation: Invocation
-) -> Callable[[], None]:
+def _install_sigterm(recorder: Recorder, invocation: Invocation) -> Callable[[], None]:
     """Record SIGTERM as `aborted`, then die of it as if nothing had caught it."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
@@ -215,7 +229,7 @@ class SingleCommandSource(Protocol):
     def single_command(self, argv: list[str]) -> Any | None: ...
 
 
-def instrumented_group_class(base: type, recorder: Recorder, source: SingleCommandSource) -> type:
+def instrumented_group_class(base: Any, recorder: Recorder, source: SingleCommandSource) -> type:
     """A subclass of the app's group class whose `main` records every invocation.
 
     When the author's app has a single command, Typer would have run that
@@ -234,7 +248,9 @@ def instrumented_group_class(base: type, recorder: Recorder, source: SingleComma
             single = None
         begun = _begin(recorder, self if single is None else single)
         if begun is None:
-            return base.main(self, *args, **kwargs) if single is None else single.main(*args, **kwargs)
+            return (
+                base.main(self, *args, **kwargs) if single is None else single.main(*args, **kwargs)
+            )
         error: BaseException | None = None
         try:
             if single is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,10 +52,8 @@ def ensure_private_dir(path: Path) -> None:
         missing.append(current)
         current = current.parent
     for folder in reversed(missing):
-        try:
+        with contextlib.suppress(FileExistsError):
             os.mkdir(folder, PRIVATE_DIR_MODE)
-        except FileExistsError:
-            pass
     if path.is_symlink() or not path.is_dir():
         raise NotADirectoryError(f"{path} is not a plain folder")
     if path.stat().st_mode & 0o077:
@@ -73,10 +72,8 @@ def write_private_file(path: Path, data: bytes) -> None:
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(temporary)
-        except OSError:
-            pass
         raise
 
 

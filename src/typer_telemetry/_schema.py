@@ -22,7 +22,7 @@ OUTCOMES = ("success", "error", "usage_error", "aborted")
 # Upper bounds (milliseconds) of the fixed duration buckets; a last, open bucket
 # holds everything slower. Fixed bounds make rollups mergeable across processes
 # and days, and map one to one onto an OTLP explicit-bucket histogram.
-DURATION_BUCKET_BOUNDS_MS: tuple[float, ...] = (
+DURATION_BUCKET_BOUNDS_MS: tuple[int, ...] = (
     5,
     10,
     25,
@@ -181,7 +181,7 @@ ROLLUP_FIELDS: tuple[Field, ...] = (
         "count",
         "integer",
         "How many invocations share this day, command, outcome, error class and flag set.",
-        f"1 to 2^53",
+        "1 to 2^53",
         _is_count,
     ),
     Field(
@@ -209,7 +209,7 @@ ROLLUP_FIELDS: tuple[Field, ...] = (
         "duration_ms_buckets",
         "list of integers",
         "How many invocations fell in each fixed duration bucket (upper bounds in ms: "
-        + ", ".join(f"{bound:g}" for bound in DURATION_BUCKET_BOUNDS_MS)
+        + ", ".join(str(bound) for bound in DURATION_BUCKET_BOUNDS_MS)
         + ", then everything slower); enough to estimate the median and the 95th percentile.",
         f"exactly {DURATION_BUCKET_COUNT} counts",
         _is_buckets,
@@ -312,7 +312,8 @@ def validate_rollup_record(values: Mapping[str, object]) -> dict[str, object]:
     if sum(buckets) != record["count"]:
         raise SchemaError("rollup record buckets do not add up to its count")
     minimum, maximum = record["duration_ms_min"], record["duration_ms_max"]
-    assert isinstance(minimum, (int, float)) and isinstance(maximum, (int, float))
+    assert isinstance(minimum, (int, float))
+    assert isinstance(maximum, (int, float))
     if minimum > maximum:
         raise SchemaError("rollup record minimum exceeds its maximum")
     if record["outcome"] == "success" and record["error_class"] != "":

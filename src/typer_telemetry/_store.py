@@ -489,4 +489,3 @@ def _oldest_kept_day(today: str) -> str:
 
     day = datetime.date.fromisoformat(today) - datetime.timedelta(days=MAX_PENDING_DAYS)
     return day.isoformat()
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import sys
@@ -21,7 +22,7 @@ from ._config import (
     with_identity,
 )
 from ._consent import Decision, Policy, decide, env_prefix, is_set
-from ._hook import TELEMETRY_MARKER, instrumented_group_class
+from ._hook import instrumented_group_class
 from ._notice import show_notice
 from ._paths import Paths
 from ._schema import ENVELOPE_FIELDS, validate_observation
@@ -30,7 +31,7 @@ from ._store import Observation, RollupStore
 TyperApp = TypeVar("TyperApp", bound=typer.Typer)
 
 COMMAND_GROUP_NAME = "telemetry"
-_tool_name_is_valid = next(field.check for field in ENVELOPE_FIELDS if field.name == "tool")
+_ENVELOPE_CHECKS = {field.name: field.check for field in ENVELOPE_FIELDS}
 
 
 def utc_day(timestamp: float) -> str:
@@ -53,9 +54,13 @@ class Telemetry:
         consent: Policy = "opt-out",
         long_running_after: float = 2.0,
     ) -> None:
-        if not _tool_name_is_valid(name):
+        if not _ENVELOPE_CHECKS["tool"](name):
             raise ValueError(
                 f"tool name {name!r} must be 1 to 64 characters of letters, digits, '.', '_', '-'"
+            )
+        if not _ENVELOPE_CHECKS["tool_version"](version):
+            raise ValueError(
+                f"version {version!r} must be a version string of at most 64 characters"
             )
         if consent not in ("opt-out", "opt-in"):
             raise ValueError("consent must be 'opt-out' or 'opt-in'")
@@ -96,10 +101,8 @@ class Telemetry:
     def debug(self, message: str) -> None:
         """Explain a decision or a swallowed error on stderr, under `<NAME>_TELEMETRY_DEBUG`."""
         if is_set(os.environ.get(f"{self.env_prefix}_TELEMETRY_DEBUG")):
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 sys.stderr.write(f"[{self.name} telemetry] {message}\n")
-            except (OSError, ValueError):
-                pass
 
     # -- wiring into the tool -----------------------------------------------
 

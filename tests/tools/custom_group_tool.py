@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import typer
 from typer.core import TyperGroup
 
 
 class AliasGroup(TyperGroup):
-    aliases = {"m": "migrate"}
+    aliases: ClassVar[dict[str, str]] = {"m": "migrate"}
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))

@@ -10,14 +10,16 @@ import os
 import signal
 import sys
 import time
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from typer_telemetry import Telemetry
 
 app = typer.Typer(help="An outside tool.")
-telemetry = Telemetry("outside-tool", version="2.0.1", consent=os.environ.get("TOOL_CONSENT", "opt-out"))  # type: ignore[arg-type]
+telemetry = Telemetry(
+    "outside-tool", version="2.0.1", consent=os.environ.get("TOOL_CONSENT", "opt-out")
+)  # type: ignore[arg-type]
 if os.environ.get("TOOL_NOW"):
     telemetry.clock = lambda: float(os.environ["TOOL_NOW"])
 if not os.environ.get("TOOL_WITHOUT_TELEMETRY"):
@@ -32,7 +34,7 @@ db.add_typer(remote, name="remote")
 @app.callback()
 def root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
-    config: Annotated[Optional[str], typer.Option("--config", "-c")] = None,
+    config: Annotated[str | None, typer.Option("--config", "-c")] = None,
 ) -> None:
     """Root callback with its own options."""
     if verbose:

@@ -1,0 +1,83 @@
+"""Development sessions: `nox` runs the tests on every Python, the linters and the type check."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests", "lint", "typecheck", "compat"]
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+
+def _find_pyenv_pythons() -> None:
+    """Let nox find every pyenv-installed Python, whichever one pyenv has selected."""
+    versions = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    folders = [
+        str(folder / "bin")
+        for python in PYTHONS
+        for folder in sorted(versions.glob(f"{python}.*"), reverse=True)[:1]
+    ]
+    if folders:
+        os.environ["PATH"] = os.pathsep.join([*folders, os.environ.get("PATH", "")])
+
+
+_find_pyenv_pythons()
+# Oldest supported, the last Click-based release, and the newest (vendored Click).
+TYPER_VERSIONS = ["0.12.5", "0.25.1", "latest"]
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The test suite (real processes, real files, real sockets on 127.0.0.1)."""
+    session.install(".[dev]")
+    session.run("pytest", "-n", "2", *session.posargs)
+
+
+@nox.session(python="3.12")
+@nox.parametrize("typer", TYPER_VERSIONS)
+def compat(session: nox.Session, typer: str) -> None:
+    """The suite against the oldest supported, the last Click-based and the newest Typer."""
+    session.install(".[dev]")
+    if typer == "latest":
+        session.install("--upgrade", "typer")
+    elif typer == "0.12.5":
+        # Typer before 0.16 does not support Click 8.2 and later (its boolean
+        # flags misbehave, with or without this library): test it on the Click it ran on.
+        session.install(f"typer=={typer}", "click<8.2")
+    else:
+        session.install(f"typer=={typer}")
+    session.run("python", "-c", "import typer; print('typer', typer.__version__)")
+    session.run("pytest", "-n", "2", *session.posargs)
+
+
+@nox.session(python="3.12")
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff")
+    session.run("ruff", "check", "src", "tests", "examples", "noxfile.py", "tools")
+    session.run("ruff", "format", "--check", "src", "tests", "examples", "noxfile.py", "tools")
+
+
+@nox.session(python="3.12")
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the library."""
+    session.install(".", "mypy", "tomli")
+    session.run("mypy", "--strict", "src")
+
+
+@nox.session(python="3.12")
+def demo(session: nox.Session) -> None:
+    """The example tool taken through a scripted tour in a temporary home."""
+    session.install(".")
+    session.run("python", "examples/demo.py")
+
+
+@nox.session(python="3.12")
+def docs(session: nox.Session) -> None:
+    """Regenerate TELEMETRY.md's field tables from the schema."""
+    session.install(".")
+    session.run("python", "tools/generate_telemetry_md.py")
