@@ -205,11 +205,16 @@ def run_burst(home: Path, count: int, env: dict[str, str]) -> subprocess.Popen[b
 def test_eight_processes_recording_at_once_lose_and_duplicate_nothing(tool: Tool) -> None:
     env = {"TOOL_NOW": "1773144000", "BURST_COMPACT_AT": "2048"}  # 2026-03-10, fold often
     processes = [run_burst(tool.home, 50, env) for _ in range(8)]
+    notices = 0
     for process in processes:
         stdout, stderr = process.communicate(timeout=120)
         assert process.returncode == 0, stderr.decode()
         assert stdout == b"." * 50
+        notices += stderr.count(b"collects anonymous usage data")
     assert tool.counts(env) == {("2026-03-10", "hello", "success", "", ("--count",)): 400}
+    # Eight simultaneous first runs agree on one install id and show one notice.
+    assert notices == 1
+    assert tool.status(env)["install_id"]
 
 
 @pytest.mark.slow

@@ -13,9 +13,8 @@ import re
 import sys
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._consent import StoredChoice
 from ._locks import locked_file
@@ -25,9 +24,7 @@ from ._schema import ENVELOPE_FIELDS
 MAX_CONFIG_BYTES = 64 * 1024
 LOCK_TIMEOUT_SECONDS = 1.0
 
-_SIMPLE_LINE = re.compile(
-    r'([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(true|false|"[^"\\\x00-\x1f]*")\s*(?:#.*)?\Z'
-)
+_SIMPLE_LINE = r'([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(true|false|"[^"\\\x00-\x1f]*")\s*(?:#.*)?\Z'
 _is_install_id = next(field.check for field in ENVELOPE_FIELDS if field.name == "install_id")
 
 
@@ -35,8 +32,7 @@ class ConfigUnwritable(OSError):
     """The config file cannot be written; telemetry stays off for this run."""
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     """What the config file says, already checked."""
 
     choice: StoredChoice = "unset"
@@ -51,7 +47,7 @@ def _parse_simple(text: str) -> dict[str, Any] | None:
         line = raw_line.strip()
         if not line or line.startswith("#"):
             continue
-        match = _SIMPLE_LINE.match(line)
+        match = re.match(_SIMPLE_LINE, line)
         if match is None:
             return None
         key, value = match.groups()
@@ -161,4 +157,4 @@ def mint_install_id() -> str:
 
 def with_identity(config: Config) -> Config:
     """The config with an install id (minted if missing) and the notice marked shown."""
-    return replace(config, install_id=config.install_id or mint_install_id(), notice_shown=True)
+    return config._replace(install_id=config.install_id or mint_install_id(), notice_shown=True)

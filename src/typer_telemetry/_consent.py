@@ -6,8 +6,7 @@ Hot path: standard library only, no I/O (the stored choice is read by the caller
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Policy = Literal["opt-out", "opt-in"]
 StoredChoice = Literal["enabled", "disabled", "unset", "unreadable"]
@@ -44,8 +43,7 @@ CI_PROVIDER_VARIABLES = (
 CI_VARIABLES = ("CI", *CI_PROVIDER_VARIABLES)
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """Whether telemetry is on, which row of the table decided, and why, in words."""
 
     enabled: bool
@@ -73,10 +71,8 @@ def ci_variable(environ: Mapping[str, str]) -> str | None:
     return None
 
 
-def decide(
-    prefix: str, environ: Mapping[str, str], stored: StoredChoice, policy: Policy
-) -> Decision:
-    """Apply the consent table; the first matching row wins."""
+def decided_by_environment(prefix: str, environ: Mapping[str, str]) -> Decision | None:
+    """Rows 1 to 4 of the table, which need no file: the decision, or None to read on."""
     if is_set(environ.get("DO_NOT_TRACK")):
         return Decision(False, "do_not_track", "DO_NOT_TRACK is set")
 
@@ -94,6 +90,16 @@ def decide(
     ci = ci_variable(environ)
     if ci is not None:
         return Decision(False, "ci", f"running in CI ({ci} is set)")
+    return None
+
+
+def decide(
+    prefix: str, environ: Mapping[str, str], stored: StoredChoice, policy: Policy
+) -> Decision:
+    """Apply the consent table; the first matching row wins."""
+    by_environment = decided_by_environment(prefix, environ)
+    if by_environment is not None:
+        return by_environment
 
     if stored == "enabled":
         return Decision(True, "config", "enabled with `telemetry enable`")

@@ -20,7 +20,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Protocol
 
@@ -45,16 +44,19 @@ class Recorder(Protocol):
 # Parameters whose presence means "not a use of the tool's commands".
 _NOT_RECORDED_PARAMETERS = ("install_completion", "show_completion")
 TELEMETRY_MARKER = "_typer_telemetry_group"
+TELEMETRY_GROUP_NAME = "telemetry"
 
 
-@dataclass
 class Invocation:
     """The contexts Click created for one invocation, outermost first."""
 
-    started: float
-    contexts: list[Any] = field(default_factory=list)
-    leaf_reached: bool = False
-    finished: bool = False
+    __slots__ = ("contexts", "finished", "leaf_reached", "started")
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.contexts: list[Any] = []
+        self.leaf_reached = False
+        self.finished = False
 
 
 _current_invocation: contextvars.ContextVar[Invocation | None] = contextvars.ContextVar(
@@ -246,6 +248,10 @@ def instrumented_group_class(base: Any, recorder: Recorder, source: SingleComman
         except Exception as problem:
             recorder.debug(f"could not build the single command: {problem!r}")
             single = None
+        commands = getattr(self, "commands", None)
+        if isinstance(commands, dict) and TELEMETRY_GROUP_NAME in commands:
+            # Mounted first, listed last: after the tool's own commands in --help.
+            commands[TELEMETRY_GROUP_NAME] = commands.pop(TELEMETRY_GROUP_NAME)
         begun = _begin(recorder, self if single is None else single)
         if begun is None:
             return (

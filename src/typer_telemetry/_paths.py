@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 CONFIG_FILE_NAME = "telemetry.toml"
@@ -14,12 +13,14 @@ PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 
 
-@dataclass(frozen=True)
 class Paths:
     """The tool's telemetry config file and rollup store folder."""
 
-    config_dir: Path
-    state_dir: Path
+    __slots__ = ("config_dir", "state_dir")
+
+    def __init__(self, config_dir: Path, state_dir: Path) -> None:
+        self.config_dir = config_dir
+        self.state_dir = state_dir
 
     @classmethod
     def for_tool(cls, tool_name: str) -> Paths:

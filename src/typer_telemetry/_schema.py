@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 SCHEMA_VERSION = 1
 
@@ -46,14 +46,18 @@ MAX_FLAGS = 32
 MAX_COUNT = 2**53  # exact in JSON numbers everywhere
 MAX_DURATION_MS = 7 * 24 * 3600 * 1000.0
 
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
-_COMMAND_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z")
-_ERROR_CLASS = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}\Z")
-_FLAG = re.compile(r"--?[A-Za-z0-9][A-Za-z0-9_-]{0,62}\Z")
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")
-_TOOL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
-_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+!-]{0,63}\Z")
-_PLATFORM_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}\Z")
+_DAY = r"\d{4}-\d{2}-\d{2}\Z"
+_COMMAND_NAME = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z"
+_ERROR_CLASS = r"[A-Za-z_][A-Za-z0-9_]{0,99}\Z"
+_FLAG = r"--?[A-Za-z0-9][A-Za-z0-9_-]{0,62}\Z"
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z"
+_TOOL_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z"
+_VERSION = r"[A-Za-z0-9][A-Za-z0-9_.+!-]{0,63}\Z"
+_PLATFORM_TOKEN = r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}\Z"
+
+
+# Patterns are kept as strings: `re` compiles and caches each on first use,
+# so importing the schema costs no compilation on the hot path.
 
 
 class SchemaError(ValueError):
@@ -61,7 +65,7 @@ class SchemaError(ValueError):
 
 
 def _is_day(value: object) -> bool:
-    if not isinstance(value, str) or not _DAY.match(value):
+    if not isinstance(value, str) or not re.match(_DAY, value):
         return False
     year, month, day = (int(part) for part in value.split("-"))
     return 2000 <= year <= 9999 and 1 <= month <= 12 and 1 <= day <= 31
@@ -74,15 +78,15 @@ def is_command_path(value: object) -> bool:
     if value == "":
         return True
     names = value.split(" ")
-    return len(names) <= MAX_COMMAND_DEPTH and all(_COMMAND_NAME.match(name) for name in names)
+    return len(names) <= MAX_COMMAND_DEPTH and all(re.match(_COMMAND_NAME, name) for name in names)
 
 
 def is_error_class(value: object) -> bool:
-    return isinstance(value, str) and (value == "" or _ERROR_CLASS.match(value) is not None)
+    return isinstance(value, str) and (value == "" or re.match(_ERROR_CLASS, value) is not None)
 
 
 def is_flag(value: object) -> bool:
-    return isinstance(value, str) and _FLAG.match(value) is not None
+    return isinstance(value, str) and re.match(_FLAG, value) is not None
 
 
 def _is_flag_list(value: object) -> bool:
@@ -121,12 +125,11 @@ def _is_outcome(value: object) -> bool:
     return value in OUTCOMES
 
 
-def _matches(pattern: re.Pattern[str]) -> Callable[[object], bool]:
-    return lambda value: isinstance(value, str) and pattern.match(value) is not None
+def _matches(pattern: str) -> Callable[[object], bool]:
+    return lambda value: isinstance(value, str) and re.match(pattern, value) is not None
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(NamedTuple):
     """One allowed field: its name, JSON type, meaning and limits."""
 
     name: str

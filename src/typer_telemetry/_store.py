@@ -25,8 +25,8 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from ._locks import LockUnavailable, try_lock, try_locked_file, wait_lock
 from ._paths import (
@@ -46,7 +46,7 @@ from ._schema import (
 JOURNAL_NAME = "journal.log"
 ROLLUP_NAME = "rollup.json"
 LOCK_NAME = "compact.lock"
-_SEGMENT = re.compile(r"segment-(\d{1,18})\.log\Z")
+_SEGMENT = r"segment-(\d{1,18})\.log\Z"
 
 ROLLUP_FORMAT = "typer-telemetry-rollup"
 ROLLUP_VERSION = 1
@@ -65,8 +65,7 @@ _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 Key = tuple[str, str, str, str, tuple[str, ...]]
 
 
-@dataclass(frozen=True)
-class Observation:
+class Observation(NamedTuple):
     """One finished invocation, as the hook saw it."""
 
     day: str
@@ -90,13 +89,15 @@ class Observation:
         ).encode("ascii")
 
 
-@dataclass
 class _Aggregate:
-    count: int = 0
-    total: float = 0.0
-    minimum: float = math.inf
-    maximum: float = 0.0
-    buckets: list[int] = field(default_factory=lambda: [0] * DURATION_BUCKET_COUNT)
+    __slots__ = ("buckets", "count", "maximum", "minimum", "total")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.minimum = math.inf
+        self.maximum = 0.0
+        self.buckets = [0] * DURATION_BUCKET_COUNT
 
     def add_one(self, duration_ms: float) -> None:
         self.count += 1
@@ -115,13 +116,13 @@ class _Aggregate:
         self.buckets = [mine + theirs for mine, theirs in zip(self.buckets, buckets, strict=True)]
 
 
-@dataclass
 class Rollup:
     """The folded state: aggregates per key, records dropped per day, segments folded."""
 
-    merged_through: int = 0
-    aggregates: dict[Key, _Aggregate] = field(default_factory=dict)
-    dropped: dict[str, int] = field(default_factory=dict)
+    def __init__(self, merged_through: int = 0) -> None:
+        self.merged_through = merged_through
+        self.aggregates: dict[Key, _Aggregate] = {}
+        self.dropped: dict[str, int] = {}
 
     def _slot(self, key: Key) -> _Aggregate | None:
         aggregate = self.aggregates.get(key)
@@ -309,7 +310,7 @@ class RollupStore:
     def _segments(self) -> list[tuple[int, Path]]:
         found = []
         for entry in os.scandir(self.directory):
-            match = _SEGMENT.match(entry.name)
+            match = re.match(_SEGMENT, entry.name)
             if match:
                 found.append((int(match.group(1)), Path(entry.path)))
         return sorted(found)
@@ -471,7 +472,7 @@ def _store_files(directory: Path) -> Iterator[Path]:
     for entry in os.scandir(directory):
         if (
             entry.name in (JOURNAL_NAME, ROLLUP_NAME)
-            or _SEGMENT.match(entry.name)
+            or re.match(_SEGMENT, entry.name)
             or entry.name.startswith(f"{ROLLUP_NAME}.unusable-")
         ):
             yield Path(entry.path)

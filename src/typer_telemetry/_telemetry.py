@@ -8,7 +8,6 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any, TypeVar
 
 import typer
@@ -21,8 +20,8 @@ from ._config import (
     update_config,
     with_identity,
 )
-from ._consent import Decision, Policy, decide, env_prefix, is_set
-from ._hook import instrumented_group_class
+from ._consent import Decision, Policy, decide, decided_by_environment, env_prefix, is_set
+from ._hook import TELEMETRY_GROUP_NAME, instrumented_group_class
 from ._notice import show_notice
 from ._paths import Paths
 from ._schema import ENVELOPE_FIELDS, validate_observation
@@ -30,7 +29,6 @@ from ._store import Observation, RollupStore
 
 TyperApp = TypeVar("TyperApp", bound=typer.Typer)
 
-COMMAND_GROUP_NAME = "telemetry"
 _ENVELOPE_CHECKS = {field.name: field.check for field in ENVELOPE_FIELDS}
 
 
@@ -126,7 +124,7 @@ class Telemetry:
         if isinstance(base, DefaultPlaceholder):
             base = base.value
         app.info.cls = instrumented_group_class(base or TyperGroup, self, self)
-        app.add_typer(self.app, name=COMMAND_GROUP_NAME)
+        app.add_typer(self.app, name=TELEMETRY_GROUP_NAME)
         self._host = app
         return app
 
@@ -138,7 +136,7 @@ class Telemetry:
         Typer would have without the mount.
         """
         app = self._host
-        if app is None or argv[:1] == [COMMAND_GROUP_NAME]:
+        if app is None or argv[:1] == [TELEMETRY_GROUP_NAME]:
             return None
         others = [group for group in app.registered_groups if group.typer_instance is not self._app]
         # The same test Typer's get_command makes (its placeholders are falsy).
@@ -171,6 +169,11 @@ class Telemetry:
         flags: tuple[str, ...],
         duration_ms: float,
     ) -> None:
+        # An opt-out in the environment decides before any file is looked at.
+        by_environment = decided_by_environment(self.env_prefix, os.environ)
+        if by_environment is not None and not by_environment.enabled:
+            self.debug(f"not recording: {by_environment.reason}")
+            return
         config = read_config(self.paths.config_file)
         decision = self.decide(config)
         if not decision.enabled:
@@ -237,14 +240,14 @@ class Telemetry:
         config = update_config(
             self.paths,
             self.name,
-            lambda current: replace(with_identity(current), choice="enabled"),
+            lambda current: with_identity(current)._replace(choice="enabled"),
         )
         return self.decide(config)
 
     def disable(self) -> Decision:
         """Store the choice "off" and delete all pending data at once."""
         config = update_config(
-            self.paths, self.name, lambda current: replace(current, choice="disabled")
+            self.paths, self.name, lambda current: current._replace(choice="disabled")
         )
         self.store.clear()
         return self.decide(config)
@@ -256,7 +259,7 @@ class Telemetry:
         def change(current: Config) -> Config:
             nonlocal old_id
             old_id = current.install_id
-            return replace(current, install_id=mint_install_id())
+            return current._replace(install_id=mint_install_id())
 
         config = update_config(self.paths, self.name, change)
         self.store.clear()

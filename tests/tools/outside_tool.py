@@ -14,15 +14,14 @@ from typing import Annotated
 
 import typer
 
-from typer_telemetry import Telemetry
-
 app = typer.Typer(help="An outside tool.")
-telemetry = Telemetry(
-    "outside-tool", version="2.0.1", consent=os.environ.get("TOOL_CONSENT", "opt-out")
-)  # type: ignore[arg-type]
-if os.environ.get("TOOL_NOW"):
-    telemetry.clock = lambda: float(os.environ["TOOL_NOW"])
 if not os.environ.get("TOOL_WITHOUT_TELEMETRY"):
+    from typer_telemetry import Telemetry
+
+    consent = os.environ.get("TOOL_CONSENT", "opt-out")
+    telemetry = Telemetry("outside-tool", version="2.0.1", consent=consent)  # type: ignore[arg-type]
+    if os.environ.get("TOOL_NOW"):
+        telemetry.clock = lambda: float(os.environ["TOOL_NOW"])
     telemetry.instrument(app)
 
 db = typer.Typer(help="Database commands.")

@@ -1,0 +1,56 @@
+"""What a short invocation costs in imports: the standard library and platformdirs only."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tests.conftest import OUTSIDE_TOOL, TOOLS, Tool
+
+HEAVY = (
+    "httpx",
+    "rich",
+    "posthog",
+    "opentelemetry",
+    "json",
+    "tomllib",
+    "tomli",
+    "tomli_w",
+    "sqlite3",
+    "socket",
+    "ssl",
+)
+
+
+def modules_loaded(tool: Tool, tmp_path: Path, *arguments: str, env: dict[str, str]) -> set[str]:
+    output = tmp_path / "modules.txt"
+    tool.script = TOOLS / "modules_loaded.py"
+    try:
+        result = tool.run(str(OUTSIDE_TOOL), *arguments, env={**env, "MODULES_OUT": str(output)})
+    finally:
+        tool.script = OUTSIDE_TOOL
+    assert result.returncode == 0, result.stderr
+    return set(output.read_text().split())
+
+
+def test_a_recorded_short_invocation_adds_only_stdlib_and_platformdirs(
+    tool: Tool, tmp_path: Path
+) -> None:
+    tool.run("hello", "first")  # the first run writes the config; measure an ordinary one
+    bare = modules_loaded(tool, tmp_path, "hello", "x", env={"TOOL_WITHOUT_TELEMETRY": "1"})
+    instrumented = modules_loaded(tool, tmp_path, "hello", "x", env={})
+    assert tool.counts()  # it did record
+    added = instrumented - bare
+    assert any(name.startswith("typer_telemetry") for name in added)
+    for name in added:
+        top = name.split(".")[0]
+        assert top in ("typer_telemetry", "platformdirs") or top in sys.stdlib_module_names, name
+        assert top not in HEAVY, name
+
+
+def test_a_disabled_invocation_does_not_even_load_platformdirs(tool: Tool, tmp_path: Path) -> None:
+    bare = modules_loaded(tool, tmp_path, "hello", "x", env={"TOOL_WITHOUT_TELEMETRY": "1"})
+    disabled = modules_loaded(tool, tmp_path, "hello", "x", env={"DO_NOT_TRACK": "1"})
+    added = {name.split(".")[0] for name in disabled - bare}
+    assert added <= {"typer_telemetry"} | set(sys.stdlib_module_names)
+    assert not added & set(HEAVY)
