@@ -71,6 +71,9 @@ def sys_exit(code: int = 5) -> None:
 @app.command()
 def interrupt() -> None:
     """Behave as if Ctrl-C arrived."""
+    # A parent that ignores SIGINT (a test runner's worker) passes that on;
+    # a terminal would not, so put back Python's own Ctrl-C handling.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     os.kill(os.getpid(), signal.SIGINT)
     time.sleep(5)
 

@@ -1,0 +1,38 @@
+"""The back-end interface: send one completed day, request deletion of an install's data.
+
+A back end is any object with these two methods. It raises `DeliveryError`
+when the receiver did not accept the request; the batch then stays pending
+and goes out on a later long-running run. Back ends never retry on their
+own and never sleep: the sender decides when to try again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple, Protocol, runtime_checkable
+
+
+class DeliveryError(Exception):
+    """The receiver did not accept the request (network error, timeout, refusal, garbage)."""
+
+
+class Batch(NamedTuple):
+    """The rollup records of one completed UTC day, with the envelope they travel in."""
+
+    day: str
+    envelope: Mapping[str, object]
+    records: Sequence[Mapping[str, object]]
+    idempotency_key: str
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Where telemetry goes."""
+
+    def send(self, batch: Batch, *, timeout: float) -> None:
+        """Deliver the batch, or raise DeliveryError. Must give up within `timeout` seconds."""
+        ...
+
+    def request_deletion(self, install_id: str, *, timeout: float) -> None:
+        """Ask the receiver to delete everything sent under `install_id`, or raise DeliveryError."""
+        ...
