@@ -83,6 +83,7 @@ class Tool:
         return subprocess.Popen(
             [sys.executable, str(self.script), *args],
             env=self.environment(env),
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -4,8 +4,9 @@
         ... POST to receiver.url("/v1/batch") ...
         request = receiver.wait_for(1)[0]
 
-`receiver.respond(status, body, delay=0.0, hang=False)` sets how it answers
-the next requests; `hang=True` accepts the connection and never answers.
+`receiver.respond(status, body, hang=False, reset=False)` sets how it answers
+the next requests: `hang=True` reads the request and never answers,
+`reset=True` closes the connection without answering.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Reply:
     body: bytes = b'{"accepted": true}'
     content_type: str = "application/json"
     hang: bool = False
+    reset: bool = False
 
 
 @dataclass
@@ -71,6 +73,10 @@ class Receiver:
                 if reply.hang:
                     receiver._release.wait(timeout=60)
                     return
+                if reply.reset:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
                 self.send_header("Content-Length", str(len(reply.body)))
@@ -95,8 +101,15 @@ class Receiver:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}{path}"
 
-    def respond(self, status: int = 200, body: bytes = b"{}", *, hang: bool = False) -> None:
-        self.reply = Reply(status=status, body=body, hang=hang)
+    def respond(
+        self,
+        status: int = 200,
+        body: bytes = b'{"accepted": true}',
+        *,
+        hang: bool = False,
+        reset: bool = False,
+    ) -> None:
+        self.reply = Reply(status=status, body=body, hang=hang, reset=reset)
 
     def wait_for(self, count: int, timeout: float = 30.0) -> list[ReceivedRequest]:
         """Block until at least `count` requests have arrived (the real condition, no sleeps)."""

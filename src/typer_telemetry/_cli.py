@@ -13,6 +13,8 @@ from ._consent import Decision
 from ._hook import TELEMETRY_MARKER
 from ._schema import DURATION_BUCKET_BOUNDS_MS
 
+DELETION_TIMEOUT_SECONDS = 3.0
+
 if TYPE_CHECKING:
     from ._telemetry import Telemetry
 
@@ -84,6 +86,8 @@ def _print_status(telemetry: Telemetry, status: dict[str, Any]) -> None:
     console.print(f"  Config file:  {status['config_path']}")
     console.print(f"  Data folder:  {status['data_dir']}")
     console.print(f"  Endpoint:     {status['endpoint'] or '(none: nothing is sent)'}")
+    for install_id in status["pending_deletions"]:
+        console.print(f"  Deletion of data sent under {install_id} is pending (retried later).")
     pending = status["pending"]
     if not pending:
         console.print("  Pending:      nothing")
@@ -174,5 +178,15 @@ def _commands_app(telemetry: Telemetry) -> typer.Typer:
             raise typer.Exit(1) from None
         typer.echo(f"Local telemetry data of {telemetry.name} was deleted.")
         typer.echo(f"Install id: {old_id or '(none)'} -> {new_id}")
+        if not telemetry.pending_deletions():
+            return
+        report = telemetry.request_deletions(timeout=DELETION_TIMEOUT_SECONDS)
+        if report.deletions_sent and not telemetry.pending_deletions():
+            typer.echo("The receiver was asked to delete the data sent under the old id.")
+        else:
+            _warn(
+                "Could not reach the receiver to ask it to delete the data sent under the old id"
+                f" ({report.error or report.skipped}); the request will be retried later."
+            )
 
     return app

@@ -24,6 +24,7 @@ from types import FrameType
 from typing import Any, Protocol
 
 from ._outcome import Terminated, classify
+from ._sender import LONG_RUNNING_ATTRIBUTE
 
 
 class Recorder(Protocol):
@@ -40,6 +41,16 @@ class Recorder(Protocol):
 
     def debug(self, message: str) -> None: ...
 
+    def start_trigger(self) -> Trigger | None:
+        """The long-running trigger for a new invocation, if this one could send."""
+        ...
+
+
+class Trigger(Protocol):
+    def now(self) -> None: ...
+
+    def cancel(self) -> None: ...
+
 
 # Parameters whose presence means "not a use of the tool's commands".
 _NOT_RECORDED_PARAMETERS = ("install_completion", "show_completion")
@@ -50,13 +61,14 @@ TELEMETRY_GROUP_NAME = "telemetry"
 class Invocation:
     """The contexts Click created for one invocation, outermost first."""
 
-    __slots__ = ("contexts", "finished", "leaf_reached", "started")
+    __slots__ = ("contexts", "finished", "leaf_reached", "started", "trigger")
 
     def __init__(self, started: float) -> None:
         self.started = started
         self.contexts: list[Any] = []
         self.leaf_reached = False
         self.finished = False
+        self.trigger: Trigger | None = None
 
 
 _current_invocation: contextvars.ContextVar[Invocation | None] = contextvars.ContextVar(
@@ -83,6 +95,9 @@ def _recording_context_class(base: Any) -> type:
             # command itself (ctx.invoke of another command): not the path.
             invocation.contexts.append(self)
             invocation.leaf_reached = not _is_group(self.command)
+            callback = getattr(self.command, "callback", None)
+            if invocation.trigger is not None and getattr(callback, LONG_RUNNING_ATTRIBUTE, False):
+                invocation.trigger.now()
 
     recording = type(base.__name__, (base,), {"__init__": __init__, "__module__": base.__module__})
     _context_classes[base] = recording
@@ -162,6 +177,8 @@ def finish(recorder: Recorder, invocation: Invocation, error: BaseException | No
         return
     invocation.finished = True
     try:
+        if invocation.trigger is not None:
+            invocation.trigger.cancel()
         duration_ms = (time.perf_counter() - invocation.started) * 1000.0
         ending = classify(error)
         described = describe(invocation.contexts)
@@ -203,6 +220,7 @@ class _Begun:
 
     def __init__(self, recorder: Recorder, root: Any) -> None:
         self.invocation = Invocation(started=time.perf_counter())
+        self.invocation.trigger = recorder.start_trigger()
         _prepare_tree(root)
         self.token = _current_invocation.set(self.invocation)
         self.restore_sigterm = _install_sigterm(recorder, self.invocation)

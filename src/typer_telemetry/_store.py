@@ -24,9 +24,9 @@ import errno
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from ._locks import LockUnavailable, try_lock, try_locked_file, wait_lock
 from ._paths import (
@@ -58,11 +58,13 @@ MAX_ROLLUP_BYTES = 4 * 1024 * 1024
 MAX_PENDING_DAYS = 30
 MAX_KEYS_PER_DAY = 256
 SEGMENT_LOCK_TIMEOUT_SECONDS = 0.5
+LOCK_WAIT_SECONDS = 2.0
 
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 Key = tuple[str, str, str, str, tuple[str, ...]]
+T = TypeVar("T")
 
 
 class Observation(NamedTuple):
@@ -153,6 +155,26 @@ class Rollup:
             self.dropped[key[0]] = self.dropped.get(key[0], 0) + count
             return
         slot.add_record(record)
+
+    def subtract(self, record: dict[str, object]) -> None:
+        """Take a sent record out; whatever arrived for the same key since stays pending."""
+        key = _key_of(record)
+        aggregate = self.aggregates.get(key)
+        if aggregate is None:
+            return
+        count = record["count"]
+        assert isinstance(count, int)
+        if aggregate.count <= count:
+            del self.aggregates[key]
+            return
+        buckets = record["duration_ms_buckets"]
+        assert isinstance(buckets, list)
+        aggregate.count -= count
+        aggregate.total = max(0.0, aggregate.total - float(record["duration_ms_sum"]))  # type: ignore[arg-type]
+        aggregate.buckets = [
+            max(0, mine - theirs) for mine, theirs in zip(aggregate.buckets, buckets, strict=True)
+        ]
+        # Minimum and maximum cannot be taken apart; the remainder keeps the wider range.
 
     def prune(self, oldest_day: str) -> bool:
         """Forget days before `oldest_day` (the documented retention); True if any were."""
@@ -315,7 +337,8 @@ class RollupStore:
                 found.append((int(match.group(1)), Path(entry.path)))
         return sorted(found)
 
-    def _compact_locked(self, today: str) -> None:
+    def _compact_locked(self, today: str, sent: Sequence[dict[str, object]] = ()) -> Rollup:
+        """Fold unfolded segments, drop expired days, take out `sent` records; write if changed."""
         rollup = self._load_rollup(set_aside_if_bad=True)
         segments = self._segments()
         for number, path in segments:
@@ -347,10 +370,13 @@ class RollupStore:
             folded.append(path)
 
         pruned = rollup.prune(_oldest_kept_day(today))
-        if folded or pruned:
+        for record in sent:
+            rollup.subtract(record)
+        if folded or pruned or sent:
             self._write_rollup(rollup)
         for path in folded:
             path.unlink(missing_ok=True)
+        return rollup
 
     def _read_segment(self, path: Path) -> list[bytes] | None:
         descriptor = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
@@ -446,6 +472,36 @@ class RollupStore:
         rollup = self.snapshot()
         rollup.prune(_oldest_kept_day(today))
         return rollup.records()
+
+    def _with_lock(self, action: Callable[[], T]) -> T | None:
+        """Run `action` holding the folding lock; None if a stuck process holds it."""
+        ensure_private_dir(self.directory)
+        descriptor = os.open(
+            self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT | _O_NOFOLLOW, PRIVATE_FILE_MODE
+        )
+        try:
+            try:
+                wait_lock(descriptor, shared=False, timeout=LOCK_WAIT_SECONDS)
+            except LockUnavailable:
+                self._debug("the store is locked by another process; trying later")
+                return None
+            return action()
+        finally:
+            os.close(descriptor)
+
+    def completed_days(self, *, today: str) -> dict[str, list[dict[str, object]]]:
+        """The folded records of every day before `today`, by day, oldest first."""
+        rollup = self._with_lock(lambda: self._compact_locked(today))
+        by_day: dict[str, list[dict[str, object]]] = {}
+        for record in rollup.records() if rollup is not None else []:
+            day = str(record["day"])
+            if day < today:
+                by_day.setdefault(day, []).append(record)
+        return by_day
+
+    def remove_sent(self, records: Sequence[dict[str, object]], *, today: str) -> bool:
+        """Take out records a receiver accepted; False if the store stayed locked."""
+        return self._with_lock(lambda: self._compact_locked(today, sent=records)) is not None
 
     def dropped(self) -> dict[str, int]:
         return dict(sorted(self.snapshot().dropped.items()))

@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 
@@ -25,9 +25,17 @@ from ._hook import TELEMETRY_GROUP_NAME, instrumented_group_class
 from ._notice import show_notice
 from ._paths import Paths
 from ._schema import ENVELOPE_FIELDS, validate_observation
+from ._sender import LONG_RUNNING_ATTRIBUTE, Trigger, sending_possible
 from ._store import Observation, RollupStore
+from .backends._http import check_endpoint
+from .backends.base import Backend
+
+if TYPE_CHECKING:
+    from ._delivery import SendReport
 
 TyperApp = TypeVar("TyperApp", bound=typer.Typer)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _ENVELOPE_CHECKS = {field.name: field.check for field in ENVELOPE_FIELDS}
 
@@ -51,6 +59,7 @@ class Telemetry:
         endpoint: str | None = None,
         consent: Policy = "opt-out",
         long_running_after: float = 2.0,
+        backend: Backend | None = None,
     ) -> None:
         if not _ENVELOPE_CHECKS["tool"](name):
             raise ValueError(
@@ -69,7 +78,12 @@ class Telemetry:
         self.consent: Policy = consent
         self.long_running_after = float(long_running_after)
         self.env_prefix = env_prefix(name)
+        if endpoint is not None:
+            check_endpoint(endpoint)  # a wrong endpoint shows on the author's first run
+        if backend is not None and not isinstance(backend, Backend):
+            raise TypeError("backend must have send(batch, *, timeout) and request_deletion(...)")
         self._endpoint = endpoint
+        self._backend = backend
         self._paths: Paths | None = None
         self._app: typer.Typer | None = None
         self._host: typer.Typer | None = None
@@ -89,6 +103,37 @@ class Telemetry:
         """The endpoint in force: `<NAME>_TELEMETRY_ENDPOINT` overrides the author's."""
         return os.environ.get(f"{self.env_prefix}_TELEMETRY_ENDPOINT") or self._endpoint
 
+    def destination(self) -> Backend | None:
+        """Where data would go now: the endpoint variable, the author's back end, or endpoint.
+
+        Under `<NAME>_TELEMETRY_DEBUG` payloads are printed instead of sent.
+        """
+        if self.debugging:
+            from .backends.debug import DebugBackend
+
+            return DebugBackend(f"{self.name} telemetry")
+        override = os.environ.get(f"{self.env_prefix}_TELEMETRY_ENDPOINT")
+        if override or (self._backend is None and self._endpoint):
+            from .backends.http import HTTPBackend
+
+            try:
+                return HTTPBackend(override or self._endpoint or "")
+            except ValueError as error:
+                self.debug(str(error))
+                return None
+        return self._backend
+
+    def _has_destination(self) -> bool:
+        return bool(
+            self._backend is not None
+            or self._endpoint
+            or os.environ.get(f"{self.env_prefix}_TELEMETRY_ENDPOINT")
+        )
+
+    @property
+    def debugging(self) -> bool:
+        return is_set(os.environ.get(f"{self.env_prefix}_TELEMETRY_DEBUG"))
+
     @property
     def store(self) -> RollupStore:
         return RollupStore(self.paths.store_dir, self.debug)
@@ -98,7 +143,7 @@ class Telemetry:
 
     def debug(self, message: str) -> None:
         """Explain a decision or a swallowed error on stderr, under `<NAME>_TELEMETRY_DEBUG`."""
-        if is_set(os.environ.get(f"{self.env_prefix}_TELEMETRY_DEBUG")):
+        if self.debugging:
             with contextlib.suppress(OSError, ValueError):
                 sys.stderr.write(f"[{self.name} telemetry] {message}\n")
 
@@ -150,6 +195,44 @@ class Telemetry:
         shadow = copy.copy(app)
         shadow.registered_groups = others
         return typer.main.get_command(shadow)
+
+    def long_running(self, command: Callable[P, R]) -> Callable[P, R]:
+        """Mark a command as long-running from its start: it sends pending days at once.
+
+        Use it on commands that are known to take a while (a server, a sync,
+        a build): pending completed days then go out in the background as
+        soon as the command starts, instead of after `long_running_after`.
+        """
+        setattr(command, LONG_RUNNING_ATTRIBUTE, True)
+        return command
+
+    def start_trigger(self) -> Trigger | None:
+        """Called by the hook as an invocation starts; cheap when nothing could be sent."""
+        if not sending_possible(os.environ, self.env_prefix, self._has_destination()):
+            return None
+        return Trigger(self, self.long_running_after)
+
+    # -- sending --------------------------------------------------------------
+
+    def flush(self, timeout: float = 5.0) -> SendReport:
+        """Send pending completed days now, waiting at most `timeout` seconds (servers, daemons)."""
+        return self.send_now(timeout=timeout)
+
+    def send_now(self, *, timeout: float) -> SendReport:
+        from ._delivery import SendReport, send_pending
+
+        decision = self.decide()
+        if not decision.enabled:
+            return SendReport(skipped=decision.reason)
+        backend = self.destination()
+        if backend is None:
+            return SendReport(skipped="no endpoint or back end is configured")
+        report = send_pending(self, backend, timeout=timeout, keep_data=self.debugging)
+        self.debug(f"send report: {report}")
+        return report
+
+    def install_id(self) -> str | None:
+        return read_config(self.paths.config_file).install_id
 
     # -- consent ------------------------------------------------------------
 
@@ -233,6 +316,7 @@ class Telemetry:
             "endpoint": self.endpoint,
             "pending": pending,
             "dropped": dropped,
+            "pending_deletions": self.pending_deletions(),
         }
 
     def enable(self) -> Decision:
@@ -253,7 +337,11 @@ class Telemetry:
         return self.decide(config)
 
     def reset(self) -> tuple[str | None, str]:
-        """Delete local data and mint a new install id; returns (old id, new id)."""
+        """Delete local data and mint a new install id; returns (old id, new id).
+
+        The request to delete what was sent under the old id is made by
+        `request_deletions`, or left pending for a later long-running run.
+        """
         old_id: str | None = None
 
         def change(current: Config) -> Config:
@@ -263,8 +351,30 @@ class Telemetry:
 
         config = update_config(self.paths, self.name, change)
         self.store.clear()
+        if old_id is not None and self._has_destination():
+            from ._delivery import add_pending_deletion
+
+            add_pending_deletion(self.store.directory, old_id)
         assert config.install_id is not None
         return old_id, config.install_id
+
+    def request_deletions(self, *, timeout: float) -> SendReport:
+        """Send pending deletion requests now (`telemetry reset` calls this with a short timeout).
+
+        A deletion request is made even while telemetry is off: it only asks
+        the receiver to forget an old install id.
+        """
+        from ._delivery import SendReport, send_deletions
+
+        backend = self.destination()
+        if backend is None:
+            return SendReport(skipped="no endpoint or back end is configured")
+        return send_deletions(self.store.directory, backend, timeout=timeout)
+
+    def pending_deletions(self) -> list[str]:
+        from ._delivery import read_deletions
+
+        return read_deletions(self.store.directory)
 
 
 __all__ = ["ConfigUnwritable", "Telemetry"]

@@ -2,6 +2,7 @@
 
 TOOL_WITHOUT_TELEMETRY=1 runs the same app without the library, for side-by-side checks.
 TOOL_NOW=<epoch seconds> pins the clock that decides the UTC day.
+TOOL_LONG_RUNNING_AFTER=<seconds> sets when a running command counts as long-running.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import os
 import signal
 import sys
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,11 +19,21 @@ app = typer.Typer(help="An outside tool.")
 if not os.environ.get("TOOL_WITHOUT_TELEMETRY"):
     from typer_telemetry import Telemetry
 
-    consent = os.environ.get("TOOL_CONSENT", "opt-out")
-    telemetry = Telemetry("outside-tool", version="2.0.1", consent=consent)  # type: ignore[arg-type]
+    telemetry = Telemetry(
+        "outside-tool",
+        version="2.0.1",
+        consent=os.environ.get("TOOL_CONSENT", "opt-out"),  # type: ignore[arg-type]
+        long_running_after=float(os.environ.get("TOOL_LONG_RUNNING_AFTER", "2.0")),
+    )
+    long_running = telemetry.long_running
     if os.environ.get("TOOL_NOW"):
         telemetry.clock = lambda: float(os.environ["TOOL_NOW"])
     telemetry.instrument(app)
+else:
+
+    def long_running(command: Any) -> Any:
+        return command
+
 
 db = typer.Typer(help="Database commands.")
 app.add_typer(db, name="db")
@@ -79,12 +90,28 @@ def interrupt() -> None:
 
 
 @app.command()
-def wait(seconds: Annotated[float, typer.Option("--seconds")] = 30.0) -> None:
-    """Say "ready" on stdout, then wait (to be signalled)."""
+def wait(
+    seconds: Annotated[float, typer.Option("--seconds")] = 30.0,
+    until_stdin_closes: Annotated[bool, typer.Option("--until-stdin-closes")] = False,
+) -> None:
+    """Say "ready" on stdout, then wait (to be signalled, or for stdin to close)."""
     typer.echo("ready")
     sys.stdout.flush()
-    time.sleep(seconds)
+    if until_stdin_closes:
+        sys.stdin.read()
+    else:
+        time.sleep(seconds)
     typer.echo("waited")
+
+
+@app.command()
+@long_running
+def serve() -> None:
+    """A command marked long-running: it runs until stdin closes."""
+    typer.echo("serving")
+    sys.stdout.flush()
+    sys.stdin.read()
+    typer.echo("stopped")
 
 
 @app.command()

@@ -6,8 +6,6 @@ on a short invocation.
 
 from __future__ import annotations
 
-import gzip
-import ipaddress
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -19,6 +17,8 @@ MAX_RESPONSE_BYTES = 64 * 1024
 
 
 def _is_loopback(host: str) -> bool:
+    import ipaddress
+
     if host == "localhost":
         return True
     try:
@@ -38,6 +38,8 @@ def check_endpoint(url: str) -> str:
 
 
 def gzip_if_large(body: bytes, headers: dict[str, str]) -> bytes:
+    import gzip
+
     if len(body) < GZIP_FROM_BYTES:
         return body
     headers["Content-Encoding"] = "gzip"

@@ -1,0 +1,46 @@
+"""Where telemetry goes: one small interface, several implementations.
+
+    from typer_telemetry.backends import HTTPBackend, PostHogBackend, OTLPBackend, FileBackend
+
+Each class is loaded on first use, so that importing the library stays cheap
+for the tool's ordinary commands.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .base import Backend, Batch, DeliveryError
+
+if TYPE_CHECKING:
+    from .debug import DebugBackend
+    from .file import FileBackend
+    from .http import HTTPBackend
+    from .otlp import OTLPBackend
+    from .posthog import PostHogBackend
+
+_LAZY = {
+    "DebugBackend": ".debug",
+    "FileBackend": ".file",
+    "HTTPBackend": ".http",
+    "OTLPBackend": ".otlp",
+    "PostHogBackend": ".posthog",
+}
+
+__all__ = [
+    "Backend",
+    "Batch",
+    "DebugBackend",
+    "DeliveryError",
+    "FileBackend",
+    "HTTPBackend",
+    "OTLPBackend",
+    "PostHogBackend",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,137 @@
+"""Send rollups to PostHog (cloud or self-hosted) as its own Python client would.
+
+The request is the one `posthog-python` sends in its default capture mode:
+`POST {host}/batch/` with a JSON body `{"batch": [...], "historical_migration":
+false, "sent_at": ..., "api_key": ...}`, gzipped with `Content-Encoding: gzip`
+when large. Speaking the client's exact dialect keeps the back end working
+wherever the client works, without depending on it.
+
+Each rollup record becomes one event. Events are personless and skip GeoIP,
+and their uuids are derived from the batch's idempotency key, so a batch sent
+twice (the first reply was lost) is deduplicated by PostHog rather than
+counted twice.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, time, timedelta, timezone
+
+from .._schema import validate_envelope, validate_rollup_record
+from .._version import __version__
+from . import _http
+from .base import Batch
+
+DEFAULT_HOST = "https://us.i.posthog.com"
+BATCH_PATH = "/batch/"
+ROLLUP_EVENT = "cli_command_rollup"
+DELETION_EVENT = "telemetry_deletion_requested"
+LIBRARY_NAME = "typer-telemetry"
+
+# PostHog's app hosts do not ingest; its client sends to the ingestion hosts instead.
+_INGESTION_HOST_FOR = {
+    "https://app.posthog.com": "https://us.i.posthog.com",
+    "https://us.posthog.com": "https://us.i.posthog.com",
+    "https://eu.posthog.com": "https://eu.i.posthog.com",
+}
+
+# Fixed, so that event uuids are a pure function of (idempotency key, record index)
+# on every machine and every run.
+_EVENT_UUID_NAMESPACE = uuid.UUID("6f0c5d2e-3b1a-4c8e-9d47-2a5b8e1f7c30")
+
+# Keeps PostHog from creating a person profile per install and from
+# geolocating the sender's IP address.
+_PRIVACY_PROPERTIES: dict[str, object] = {
+    "$process_person_profile": False,
+    "$geoip_disable": True,
+}
+
+
+def event_uuid(idempotency_key: str, index: int) -> str:
+    """The uuid of a batch's `index`-th event: the same on every send of that batch."""
+    return str(uuid.uuid5(_EVENT_UUID_NAMESPACE, f"{idempotency_key}/{index}"))
+
+
+def end_of_day(day: str) -> str:
+    """The last millisecond of a UTC day, ISO-8601, as PostHog's client formats timestamps.
+
+    Rollups are stamped at their day's end so that PostHog files each under
+    the day it counts, and the same batch always carries the same timestamps.
+    """
+    midnight = datetime.combine(datetime.strptime(day, "%Y-%m-%d").date(), time(), timezone.utc)
+    return (midnight + timedelta(days=1, milliseconds=-1)).isoformat()
+
+
+class PostHogBackend:
+    """Deliver each completed day as one PostHog batch capture request."""
+
+    def __init__(self, api_key: str, host: str = DEFAULT_HOST) -> None:
+        if not api_key:
+            raise ValueError("a PostHog project API key is required")
+        trimmed_host = host.strip().removesuffix("/")
+        ingestion_host = _INGESTION_HOST_FOR.get(trimmed_host, trimmed_host)
+        self.api_key = api_key
+        self.batch_url = _http.check_endpoint(ingestion_host + BATCH_PATH)
+
+    def send(self, batch: Batch, *, timeout: float) -> None:
+        """Capture one event per rollup record, or raise DeliveryError.
+
+        Raises SchemaError, before anything is sent, if the batch holds a
+        field outside the allowlist.
+        """
+        envelope = validate_envelope(batch.envelope)
+        install_id = str(envelope.pop("install_id"))
+        library_version = str(envelope["library_version"])
+        events: list[dict[str, object]] = []
+        for index, record in enumerate(batch.records):
+            fields = validate_rollup_record(record)
+            events.append(
+                {
+                    "event": ROLLUP_EVENT,
+                    "distinct_id": install_id,
+                    "properties": {
+                        **fields,
+                        **envelope,
+                        **_PRIVACY_PROPERTIES,
+                        "$lib": LIBRARY_NAME,
+                        "$lib_version": library_version,
+                    },
+                    "timestamp": end_of_day(str(fields["day"])),
+                    "uuid": event_uuid(batch.idempotency_key, index),
+                }
+            )
+        self._post(events, library_version, timeout=timeout)
+
+    def request_deletion(self, install_id: str, *, timeout: float) -> None:
+        """Record a deletion request under the old install id, or raise DeliveryError.
+
+        PostHog offers no deletion a client could call with a project key; the
+        event lets the project's owner find the request and delete that person's
+        events.
+        """
+        event: dict[str, object] = {
+            "event": DELETION_EVENT,
+            "distinct_id": install_id,
+            "properties": {**_PRIVACY_PROPERTIES, "$lib": LIBRARY_NAME},
+            "timestamp": datetime.now(timezone.utc).isoformat(),
+            "uuid": str(uuid.uuid5(_EVENT_UUID_NAMESPACE, f"deletion/{install_id}")),
+        }
+        self._post([event], __version__, timeout=timeout)
+
+    def _post(
+        self, events: list[dict[str, object]], library_version: str, *, timeout: float
+    ) -> None:
+        body: Mapping[str, object] = {
+            "batch": events,
+            "historical_migration": False,
+            "sent_at": datetime.now(timezone.utc).isoformat(),
+            "api_key": self.api_key,
+        }
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"{LIBRARY_NAME}/{library_version}",
+        }
+        content = _http.gzip_if_large(json.dumps(body).encode("utf-8"), headers)
+        _http.post(self.batch_url, content, headers, timeout=timeout)

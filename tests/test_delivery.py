@@ -1,0 +1,276 @@
+"""Delivery: completed days go out on long-running runs only, once, to a real local receiver."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TOOLS, Tool, clean_environment
+from tests.receiver import Receiver
+
+DAY_1 = 1773144000  # 2026-03-10 12:00 UTC
+DAY_2 = DAY_1 + 86400  # 2026-03-11
+DAY_3 = DAY_2 + 86400  # 2026-03-12
+
+
+def on(day: int, endpoint: str, **extra: str) -> dict[str, str]:
+    return {
+        "TOOL_NOW": str(day),
+        "OUTSIDE_TOOL_TELEMETRY_ENDPOINT": endpoint,
+        "TOOL_LONG_RUNNING_AFTER": "0.05",
+        **extra,
+    }
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as running:
+        yield running
+
+
+def batches(receiver: Receiver) -> list[dict[str, object]]:
+    return [r.json() for r in receiver if r.path == "/v1/batches"]
+
+
+def pending_days(tool: Tool, env: dict[str, str]) -> list[str]:
+    return sorted({str(record["day"]) for record in tool.pending(env)})
+
+
+def long_running_run(
+    tool: Tool, env: dict[str, str], until: object
+) -> subprocess.CompletedProcess[str]:
+    """Run `wait --until-stdin-closes` and end it once `until()` is true (polled on real state)."""
+    process = tool.popen("wait", "--until-stdin-closes", env=env)
+    assert process.stdout is not None
+    assert process.stdout.readline() == "ready\n"
+    deadline = time.monotonic() + 30
+    while not until():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "the condition never came true"
+    stdout, stderr = process.communicate(input="", timeout=30)
+    return subprocess.CompletedProcess(process.args, process.returncode, "ready\n" + stdout, stderr)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_short_runs_never_send_even_with_completed_days_pending(
+    tool: Tool, receiver: Receiver
+) -> None:
+    endpoint = receiver.url("/v1")
+    tool.run("hello", "x", env=on(DAY_1, endpoint))
+    for _ in range(3):
+        result = tool.run("hello", "y", env=on(DAY_2, endpoint))
+        assert result.returncode == 0
+    assert list(receiver) == []
+    assert pending_days(tool, on(DAY_2, endpoint)) == ["2026-03-10", "2026-03-11"]
+
+
+def test_a_long_running_run_sends_exactly_the_completed_days_once(
+    tool: Tool, receiver: Receiver
+) -> None:
+    endpoint = receiver.url("/v1")
+    tool.run("hello", "x", env=on(DAY_1, endpoint))
+    tool.run("db", "migrate", "-f", env=on(DAY_1, endpoint))
+    tool.run("hello", "x", env=on(DAY_2, endpoint))
+    tool.run("hello", "x", env=on(DAY_3, endpoint))
+    env = on(DAY_3, endpoint)
+
+    result = long_running_run(tool, env, lambda: pending_days(tool, env) == ["2026-03-12"])
+    assert result.returncode == 0
+    assert result.stdout == "ready\nwaited\n"
+    sent = batches(receiver)
+    assert [batch["day"] for batch in sent] == ["2026-03-10", "2026-03-11"]
+    first = sent[0]
+    assert (first["format"], first["version"]) == ("typer-telemetry-batch", 1)
+    assert sorted((r["command"], r["count"]) for r in first["records"]) == [  # type: ignore[attr-defined]
+        ("db migrate", 1),
+        ("hello", 1),
+    ]
+    envelope = first["envelope"]
+    assert isinstance(envelope, dict)
+    assert (envelope["tool"], envelope["tool_version"]) == ("outside-tool", "2.0.1")
+    assert envelope["install_id"] == tool.status(env)["install_id"]
+    headers = [r.headers for r in receiver if r.path == "/v1/batches"]
+    assert [h["idempotency-key"] for h in headers] == [b["idempotency_key"] for b in sent]
+
+    # Nothing is sent twice: a second long-running run finds nothing completed.
+    long_running_run(tool, env, lambda: True)
+    assert len(batches(receiver)) == 2
+
+
+def test_a_command_marked_long_running_sends_at_once(tool: Tool, receiver: Receiver) -> None:
+    endpoint = receiver.url("/v1")
+    tool.run("hello", "x", env=on(DAY_1, endpoint))
+    env = on(DAY_2, endpoint, TOOL_LONG_RUNNING_AFTER="3600")
+    process = tool.popen("serve", env=env)
+    assert process.stdout is not None
+    assert process.stdout.readline() == "serving\n"
+    receiver.wait_for(1)
+    process.communicate(input="", timeout=30)
+    assert [batch["day"] for batch in batches(receiver)] == ["2026-03-10"]
+
+
+def test_a_hung_endpoint_does_not_hold_up_the_exit_and_data_goes_out_later(
+    tool: Tool, receiver: Receiver
+) -> None:
+    endpoint = receiver.url("/v1")
+    tool.run("hello", "x", env=on(DAY_1, endpoint))
+    receiver.respond(hang=True)
+    env = on(DAY_2, endpoint)
+    process = tool.popen("wait", "--until-stdin-closes", env=env)
+    assert process.stdout is not None
+    assert process.stdout.readline() == "ready\n"
+    receiver.wait_for(1)  # the send is under way and will never be answered
+    started = time.monotonic()
+    process.communicate(input="", timeout=30)
+    exit_seconds = time.monotonic() - started
+    assert process.returncode == 0
+    # The process ended while its request was still unanswered (it did not wait
+    # for the 10 s request timeout). The precise exit delay is measured in bench/.
+    assert exit_seconds < 5
+    assert pending_days(tool, env) == ["2026-03-10", "2026-03-11"]
+
+    receiver.respond()
+    long_running_run(tool, env, lambda: pending_days(tool, env) == ["2026-03-11"])
+    accepted = [r for r in receiver if r.path == "/v1/batches"]
+    assert len(accepted) == 2  # the hung one, then the accepted one
+    assert accepted[0].json()["idempotency_key"] == accepted[1].json()["idempotency_key"]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    ["500", "429", "garbage", "not-acknowledged", "reset", "refused"],
+)
+def test_a_failed_send_keeps_the_data_pending(tool: Tool, receiver: Receiver, failure: str) -> None:
+    endpoint = receiver.url("/v1")
+    if failure == "refused":
+        endpoint = f"http://127.0.0.1:{free_port()}/v1"
+    tool.run("hello", "x", env=on(DAY_1, endpoint))
+    replies = {
+        "500": {"status": 500},
+        "429": {"status": 429, "body": b'{"error": "slow down"}'},
+        "garbage": {"status": 200, "body": b"<html>proxy says hi</html>"},
+        "not-acknowledged": {"status": 200, "body": b'{"accepted": false}'},
+        "reset": {"reset": True},
+    }
+    receiver.respond(**replies.get(failure, {}))  # type: ignore[arg-type]
+    env = on(DAY_2, endpoint, OUTSIDE_TOOL_TELEMETRY_DEBUG="0")
+    process = tool.popen("wait", "--seconds", "0.6", env=env)
+    if failure != "refused":
+        receiver.wait_for(1)
+    process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert pending_days(tool, env) == ["2026-03-10", "2026-03-11"]
+
+    receiver.respond()
+    working = on(DAY_2, receiver.url("/v1"))
+    long_running_run(tool, working, lambda: pending_days(tool, working) == ["2026-03-11"])
+    assert [batch["day"] for batch in batches(receiver)][-1] == "2026-03-10"
+
+
+def run_burst(home: Path, count: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, str(TOOLS / "burst.py"), str(count)],
+        env=clean_environment(home, env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+@pytest.mark.slow
+def test_sixteen_long_running_processes_deliver_every_record_exactly_once(
+    tool: Tool, receiver: Receiver
+) -> None:
+    endpoint = receiver.url("/v1")
+    day_1 = on(DAY_1, endpoint, TOOL_LONG_RUNNING_AFTER="3600")
+    recorders = [run_burst(tool.home, 25, day_1) for _ in range(4)]
+    for process in recorders:
+        process.communicate(timeout=120)
+        assert process.returncode == 0
+    env = on(DAY_2, endpoint)
+    processes = [tool.popen("wait", "--until-stdin-closes", env=env) for _ in range(16)]
+    for process in processes:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "ready\n"
+    deadline = time.monotonic() + 60
+    while "2026-03-10" in pending_days(tool, env):
+        assert time.monotonic() < deadline
+    for process in processes:
+        process.communicate(input="", timeout=30)
+        assert process.returncode == 0
+    sent = batches(receiver)
+    assert len(sent) == 1
+    records = sent[0]["records"]
+    assert isinstance(records, list)
+    assert sum(record["count"] for record in records) == 100
+
+
+def test_reset_asks_the_receiver_to_delete_the_old_id(tool: Tool, receiver: Receiver) -> None:
+    endpoint = receiver.url("/v1")
+    env = on(DAY_1, endpoint)
+    tool.run("hello", "x", env=env)
+    old_id = tool.status(env)["install_id"]
+    result = tool.run("telemetry", "reset", env=env)
+    assert result.returncode == 0
+    assert "asked to delete" in result.stdout
+    (request,) = [r for r in receiver if r.path == "/v1/deletions"]
+    assert request.json() == {
+        "format": "typer-telemetry-deletion",
+        "version": 1,
+        "install_id": old_id,
+    }
+    assert tool.status(env)["pending_deletions"] == []
+
+
+def test_a_deletion_request_that_fails_is_retried_by_a_later_long_running_run(
+    tool: Tool, receiver: Receiver
+) -> None:
+    down = on(DAY_1, f"http://127.0.0.1:{free_port()}/v1")
+    tool.run("hello", "x", env=down)
+    old_id = tool.status(down)["install_id"]
+    result = tool.run("telemetry", "reset", env=down)
+    assert result.returncode == 0
+    assert "will be retried later" in result.stderr
+    status = tool.status(down)
+    assert status["pending_deletions"] == [old_id]
+    assert "Deletion of data sent under" in tool.run("telemetry", "status", env=down).stdout
+
+    up = on(DAY_1, receiver.url("/v1"))
+    long_running_run(tool, up, lambda: tool.status(up)["pending_deletions"] == [])
+    deletions = [r.json() for r in receiver if r.path == "/v1/deletions"]
+    assert [d["install_id"] for d in deletions] == [old_id]
+
+
+def test_debug_prints_the_payload_instead_of_sending_and_keeps_it(
+    tool: Tool, receiver: Receiver
+) -> None:
+    endpoint = receiver.url("/v1")
+    tool.run("hello", "x", env=on(DAY_1, endpoint))
+    env = on(DAY_2, endpoint, OUTSIDE_TOOL_TELEMETRY_DEBUG="1")
+    result = tool.run("wait", "--seconds", "0.8", env=env)
+    assert result.returncode == 0
+    assert result.stdout == "ready\nwaited\n"
+    assert "would send" in result.stderr
+    shown = result.stderr.split("would send:\n", 1)[1]
+    document = json.JSONDecoder().raw_decode(shown)[0]
+    assert document["day"] == "2026-03-10"
+    assert list(receiver) == []
+    assert pending_days(tool, env) == ["2026-03-10", "2026-03-11"]
+
+
+def test_plain_http_to_another_host_is_refused(tool: Tool) -> None:
+    env = on(DAY_1, "http://telemetry.example.com/v1", OUTSIDE_TOOL_TELEMETRY_DEBUG="0")
+    tool.run("hello", "x", env=env)
+    result = tool.run("wait", "--seconds", "0.5", env=on(DAY_2, "http://telemetry.example.com/v1"))
+    assert result.returncode == 0
+    assert pending_days(tool, env) == ["2026-03-10", "2026-03-11"]
