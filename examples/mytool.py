@@ -7,6 +7,7 @@ python examples/mytool.py telemetry status
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Annotated
 
@@ -15,8 +16,11 @@ import typer
 from typer_telemetry import Telemetry
 
 app = typer.Typer(help="An example tool with anonymous usage telemetry.")
-telemetry = Telemetry("mytool", version="1.4.0")
+telemetry = Telemetry("mytool", version="1.4.0", long_running_after=1.0)
 telemetry.instrument(app)
+# For the demo only: pretend the clock says another time (seconds since the epoch).
+if os.environ.get("MYTOOL_DEMO_NOW"):
+    telemetry.clock = lambda: float(os.environ["MYTOOL_DEMO_NOW"])
 
 db = typer.Typer(help="Database commands.")
 app.add_typer(db, name="db")

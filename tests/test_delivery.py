@@ -274,3 +274,41 @@ def test_plain_http_to_another_host_is_refused(tool: Tool) -> None:
     result = tool.run("wait", "--seconds", "0.5", env=on(DAY_2, "http://telemetry.example.com/v1"))
     assert result.returncode == 0
     assert pending_days(tool, env) == ["2026-03-10", "2026-03-11"]
+
+
+def test_a_custom_back_end_receives_completed_days(tool: Tool, tmp_path: Path) -> None:
+    sink = tmp_path / "telemetry.jsonl"
+    env = {
+        "TOOL_NOW": str(DAY_1),
+        "TOOL_FILE_BACKEND": str(sink),
+        "TOOL_LONG_RUNNING_AFTER": "0.05",
+    }
+    tool.run("db", "migrate", env=env)
+    later = {**env, "TOOL_NOW": str(DAY_2)}
+    assert tool.status(later)["backend"] == "FileBackend"
+    long_running_run(tool, later, lambda: "2026-03-10" not in pending_days(tool, later))
+    (line,) = sink.read_text().splitlines()
+    document = json.loads(line)
+    assert document["kind"] == "batch"
+    assert document["day"] == "2026-03-10"
+    assert [r["command"] for r in document["records"]] == ["db migrate"]
+
+
+def test_flush_sends_from_a_server_without_waiting_for_a_long_run(
+    home: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer_telemetry import Telemetry
+
+    for name, value in clean_environment(home).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("DO_NOT_TRACK", raising=False)
+    telemetry = Telemetry("flush-tool", version="1.0", endpoint=receiver.url("/v1"))
+    telemetry.clock = lambda: float(DAY_1)
+    telemetry.record_invocation("serve", "success", "", ("--port",), 12.0)
+    assert telemetry.flush(timeout=5).days_sent == ()  # the day is not over yet
+    telemetry.clock = lambda: float(DAY_2)
+    report = telemetry.flush(timeout=5)
+    assert report.days_sent == ("2026-03-10",)
+    assert report.error is None
+    assert [batch["day"] for batch in batches(receiver)] == ["2026-03-10"]
+    assert telemetry.status()["pending"] == []

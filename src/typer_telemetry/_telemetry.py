@@ -314,6 +314,7 @@ class Telemetry:
             "config_path": str(self.paths.config_file),
             "data_dir": str(self.paths.store_dir),
             "endpoint": self.endpoint,
+            "backend": type(self._backend).__name__ if self._backend is not None else None,
             "pending": pending,
             "dropped": dropped,
             "pending_deletions": self.pending_deletions(),

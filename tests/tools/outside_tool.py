@@ -3,6 +3,7 @@
 TOOL_WITHOUT_TELEMETRY=1 runs the same app without the library, for side-by-side checks.
 TOOL_NOW=<epoch seconds> pins the clock that decides the UTC day.
 TOOL_LONG_RUNNING_AFTER=<seconds> sets when a running command counts as long-running.
+TOOL_FILE_BACKEND=<path> sends to a FileBackend instead of an endpoint.
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ import typer
 app = typer.Typer(help="An outside tool.")
 if not os.environ.get("TOOL_WITHOUT_TELEMETRY"):
     from typer_telemetry import Telemetry
+    from typer_telemetry.backends import FileBackend
 
     telemetry = Telemetry(
         "outside-tool",
         version="2.0.1",
         consent=os.environ.get("TOOL_CONSENT", "opt-out"),  # type: ignore[arg-type]
         long_running_after=float(os.environ.get("TOOL_LONG_RUNNING_AFTER", "2.0")),
+        backend=FileBackend(os.environ["TOOL_FILE_BACKEND"])
+        if os.environ.get("TOOL_FILE_BACKEND")
+        else None,
     )
     long_running = telemetry.long_running
     if os.environ.get("TOOL_NOW"):

@@ -7,7 +7,7 @@ Both carry an `Idempotency-Key` header; a batch's key is also in its body.
 The receiver acknowledges with a 2xx status and the JSON body
 `{"accepted": true}`; any other reply counts as not delivered, so the data
 stays pending (a proxy's error page with status 200 must not lose data).
-docs/backends.md documents the format; the reference collector implements it.
+docs/backends.md documents the format.
 """
 
 from __future__ import annotations
