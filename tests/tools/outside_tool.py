@@ -17,16 +17,23 @@ from typing import Annotated, Any
 import typer
 
 app = typer.Typer(help="An outside tool.")
+
+
+def file_backend(path: str) -> Any:
+    from typer_telemetry.backends import FileBackend
+
+    return FileBackend(path)
+
+
 if not os.environ.get("TOOL_WITHOUT_TELEMETRY"):
     from typer_telemetry import Telemetry
-    from typer_telemetry.backends import FileBackend
 
     telemetry = Telemetry(
         "outside-tool",
         version="2.0.1",
         consent=os.environ.get("TOOL_CONSENT", "opt-out"),  # type: ignore[arg-type]
         long_running_after=float(os.environ.get("TOOL_LONG_RUNNING_AFTER", "2.0")),
-        backend=FileBackend(os.environ["TOOL_FILE_BACKEND"])
+        backend=file_backend(os.environ["TOOL_FILE_BACKEND"])
         if os.environ.get("TOOL_FILE_BACKEND")
         else None,
     )
