@@ -312,3 +312,27 @@ def test_flush_sends_from_a_server_without_waiting_for_a_long_run(
     assert report.error is None
     assert [batch["day"] for batch in batches(receiver)] == ["2026-03-10"]
     assert telemetry.status()["pending"] == []
+
+
+def test_a_sender_killed_mid_send_releases_its_claim_at_once(
+    tool: Tool, receiver: Receiver
+) -> None:
+    import signal
+
+    endpoint = receiver.url("/v1")
+    tool.run("hello", "x", env=on(DAY_1, endpoint))
+    receiver.respond(hang=True)
+    env = on(DAY_2, endpoint)
+    process = tool.popen("wait", "--until-stdin-closes", env=env)
+    assert process.stdout is not None
+    assert process.stdout.readline() == "ready\n"
+    receiver.wait_for(1)  # it holds the send claim, waiting for a reply
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=30)
+
+    # No stale claim: the very next long-running run sends the day.
+    receiver.respond()
+    long_running_run(tool, env, lambda: "2026-03-10" not in pending_days(tool, env))
+    sent = [r.json() for r in receiver if r.path == "/v1/batches"]
+    assert [batch["day"] for batch in sent] == ["2026-03-10", "2026-03-10"]
+    assert sent[0]["idempotency_key"] == sent[1]["idempotency_key"]
