@@ -162,6 +162,15 @@ def test_a_segment_left_by_a_crash_before_folding_is_folded_once(store: RollupSt
     assert [r["count"] for r in store.pending(today=DAY)] == [3]
 
 
+def test_a_temporary_file_left_by_a_killed_writer_is_cleaned_up(store: RollupStore) -> None:
+    store.append(observation(), today=DAY)
+    leftover = store.directory / ".rollup.json.12345.tmp"
+    leftover.write_bytes(b'{"half": ')
+    store.compact(today=DAY)
+    assert not leftover.exists()
+    assert [r["count"] for r in store.pending(today=DAY)] == [1]
+
+
 def test_files_are_private(store: RollupStore) -> None:
     store.append(observation(), today=DAY)
     store.compact(today=DAY)

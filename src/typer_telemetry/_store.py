@@ -340,6 +340,10 @@ class RollupStore:
     def _compact_locked(self, today: str, sent: Sequence[dict[str, object]] = ()) -> Rollup:
         """Fold unfolded segments, drop expired days, take out `sent` records; write if changed."""
         rollup = self._load_rollup(set_aside_if_bad=True)
+        for leftover in self.directory.glob(f".{ROLLUP_NAME}.*.tmp"):
+            # Only a process holding this lock writes the rollup: any temporary
+            # file now is what a killed writer left behind.
+            leftover.unlink(missing_ok=True)
         segments = self._segments()
         for number, path in segments:
             if number <= rollup.merged_through:  # folded before a crash; now just garbage
