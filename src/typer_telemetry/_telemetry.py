@@ -27,11 +27,10 @@ from ._paths import Paths
 from ._schema import ENVELOPE_FIELDS, validate_observation
 from ._sender import LONG_RUNNING_ATTRIBUTE, Trigger, sending_possible
 from ._store import Observation, RollupStore
-from .backends._http import check_endpoint
-from .backends.base import Backend
 
 if TYPE_CHECKING:
     from ._delivery import SendReport
+    from .backends.base import Backend
 
 TyperApp = TypeVar("TyperApp", bound=typer.Typer)
 P = ParamSpec("P")
@@ -79,8 +78,13 @@ class Telemetry:
         self.long_running_after = float(long_running_after)
         self.env_prefix = env_prefix(name)
         if endpoint is not None:
+            from .backends._http import check_endpoint
+
             check_endpoint(endpoint)  # a wrong endpoint shows on the author's first run
-        if backend is not None and not isinstance(backend, Backend):
+        if backend is not None and not (
+            callable(getattr(backend, "send", None))
+            and callable(getattr(backend, "request_deletion", None))
+        ):
             raise TypeError("backend must have send(batch, *, timeout) and request_deletion(...)")
         self._endpoint = endpoint
         self._backend = backend
