@@ -81,3 +81,15 @@ def docs(session: nox.Session) -> None:
     """Regenerate TELEMETRY.md's field tables from the schema."""
     session.install(".")
     session.run("python", "tools/generate_telemetry_md.py")
+
+
+@nox.session(python="3.12")
+def bench(session: nox.Session) -> None:
+    """Benchmarks against a bare Typer tool, PostHog's client and the OpenTelemetry SDK.
+
+    Not part of the default sessions: it takes minutes and its figures depend on the
+    machine. It writes docs/performance.md; `nox -s bench -- --quick` is a shorter run.
+    """
+    # Installed, not editable, so that every module has its bytecode cached as for users.
+    session.install(".", "posthog", "opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http")
+    session.run("python", "bench/run.py", *session.posargs)

@@ -1,0 +1,131 @@
+"""The spec's budgets, each with what this run measured and PASS or MISS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from report import Budget, Results
+
+MAX_ADDED_MS = 5.0
+MAX_ADDED_PERCENT = 5.0
+STRETCH_ADDED_MS = 3.0
+MAX_EXIT_DELAY_MS = 50.0
+MAX_STORE_BYTES = 64 * 1024
+
+# What a check returns: the figure measured, and whether it is within budget;
+# None when the section it needs failed.
+Outcome = tuple[str, bool] | None
+
+
+def _added_time(results: Results) -> Outcome:
+    if results.short is None:
+        return None
+    added = results.short.figures("telemetry")
+    return (
+        f"{added.added_wall_ms:+.1f} ms ({added.added_wall_percent:+.1f}%)",
+        added.added_wall_ms <= MAX_ADDED_MS and added.added_wall_percent <= MAX_ADDED_PERCENT,
+    )
+
+
+def _added_time_stretch(results: Results) -> Outcome:
+    if results.short is None:
+        return None
+    added = results.short.figures("telemetry")
+    return f"{added.added_wall_ms:+.1f} ms", added.added_wall_ms <= STRETCH_ADDED_MS
+
+
+def _imports(results: Results) -> Outcome:
+    """Forbidden modules the library brings in: in its import profile, or loaded by exit."""
+    if results.imports is None or results.audits is None:
+        return None
+    loaded = {audit.key: set(audit.forbidden_loaded) for audit in results.audits}
+    added = sorted(
+        {name.split(".")[0] for name in results.imports.forbidden_added}
+        | (loaded["telemetry"] - loaded["bare"])
+    )
+    return (", ".join(added) or "none beyond the bare tool's"), not added
+
+
+def _network(results: Results) -> Outcome:
+    if results.short is None or results.audits is None:
+        return None
+    audit = next(audit for audit in results.audits if audit.key == "telemetry")
+    sockets = audit.socket_events.get("socket.__new__", 0)
+    requests = results.short.figures("telemetry").requests_per_run or 0.0
+    return (
+        f"{sockets} sockets created; {requests:.0f} requests per run",
+        sockets == 0 and requests == 0,
+    )
+
+
+def _exit_delay(results: Results) -> Outcome:
+    if results.exit_delays is None:
+        return None
+    hung, slow, healthy = (results.exit_delays.delay(name) for name in ("hung", "slow", "healthy"))
+    return (
+        f"{hung.delay_ms:+.1f} ms (after the command: {hung.after_command_delay_ms:+.1f} ms); "
+        f"slow endpoint {slow.delay_ms:+.1f} ms, healthy {healthy.delay_ms:+.1f} ms",
+        hung.delay_ms <= MAX_EXIT_DELAY_MS and hung.sends_seen == hung.runs,
+    )
+
+
+def _store_size(results: Results) -> Outcome:
+    if not results.stores:
+        return None
+    largest = max(results.stores, key=lambda figures: figures.records)
+    on_disk = max(largest.allocated_after_appends, largest.allocated_folded)
+    return (
+        f"{on_disk / 1024:.1f} KiB on disk at most ({largest.records:,} invocations)",
+        on_disk <= MAX_STORE_BYTES,
+    )
+
+
+def _concurrency(results: Results) -> Outcome:
+    concurrent = results.concurrent
+    if concurrent is None:
+        return None
+    return (
+        f"{concurrent.counted:,} counted (exact: {'yes' if concurrent.counts_exact else 'no'}); "
+        f"{concurrent.counted_in_batches:,} sent in {concurrent.batches_received} batch(es); "
+        f"{concurrent.second_send_days} day(s) sent again",
+        concurrent.passed,
+    )
+
+
+CHECKS: list[tuple[str, str, Callable[[Results], Outcome]]] = [
+    (
+        "added wall time of a short invocation vs the same Typer app without the library",
+        f"<= {MAX_ADDED_MS:.0f} ms median and <= {MAX_ADDED_PERCENT:.0f}%",
+        _added_time,
+    ),
+    ("the same, stretch goal", f"<= {STRETCH_ADDED_MS:.0f} ms", _added_time_stretch),
+    ("imports on the hot path", "no httpx, rich, or back-end SDKs", _imports),
+    ("network on a short invocation", "none (no socket created)", _network),
+    (
+        "exit delay of a long-running invocation with a hung endpoint",
+        f"<= {MAX_EXIT_DELAY_MS:.0f} ms",
+        _exit_delay,
+    ),
+    (
+        "rollup store for 100,000 invocations of 10 distinct commands",
+        f"<= {MAX_STORE_BYTES // 1024} KiB",
+        _store_size,
+    ),
+    (
+        "concurrent processes (16 x 200 invocations)",
+        "every count exact, nothing duplicated after sending",
+        _concurrency,
+    ),
+]
+
+
+def evaluate_budgets(results: Results) -> list[Budget]:
+    budgets = []
+    for what, budget, check in CHECKS:
+        outcome = check(results)
+        if outcome is None:
+            budgets.append(Budget(what, budget, "", "not measured"))
+        else:
+            measured, passed = outcome
+            budgets.append(Budget(what, budget, measured, "PASS" if passed else "MISS"))
+    return budgets

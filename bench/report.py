@@ -1,0 +1,504 @@
+"""The figures of one run as Markdown: docs/performance.md, and the same tables on the console."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from delivery import ExitDelays, Payload
+from invocations import Audit, ImportProfile, PhaseBreakdown, ShortInvocations
+from recording import ConcurrentInvocations, StoreFigures, ThroughputFigures
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    date: str
+    command: str
+    mode: str
+    machine: str
+    cpu_model: str
+    kernel: str
+    python: str
+    versions: dict[str, str]
+    bytecode_note: str
+    load: str = ""
+
+
+@dataclass(frozen=True)
+class Budget:
+    what: str
+    budget: str
+    measured: str
+    verdict: str  # PASS, MISS, or "not measured" when its section failed
+
+
+@dataclass
+class Results:
+    """Whatever each section produced; None where a section failed (see `failures`)."""
+
+    short: ShortInvocations | None = None
+    phases: PhaseBreakdown | None = None
+    imports: ImportProfile | None = None
+    audits: list[Audit] | None = None
+    stores: list[StoreFigures] | None = None
+    throughput: list[ThroughputFigures] | None = None
+    concurrent: ConcurrentInvocations | None = None
+    exit_delays: ExitDelays | None = None
+    payloads: list[Payload] | None = None
+    failures: list[str] = field(default_factory=list)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]], align: str = "") -> list[str]:
+    """A Markdown table; `align` has one letter per column, l or r (right by default)."""
+    align = align or "l" + "r" * (len(header) - 1)
+    rule = ["---:" if letter == "r" else "---" for letter in align]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join(rule) + " |",
+    ]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return lines
+
+
+def ms(value: float, signed: bool = False) -> str:
+    return f"{value:+.1f}" if signed else f"{value:.1f}"
+
+
+def size(value: int | float) -> str:
+    if value < 10 * 1024:
+        return f"{int(value):,} B"
+    return f"{value / 1024:.1f} KiB"
+
+
+def _intro(info: RunInfo) -> list[str]:
+    return [
+        "# Performance",
+        "",
+        "What typer-telemetry costs a tool, measured side by side with the same Typer",
+        "tool without it and with the two things an author would otherwise use:",
+        "PostHog's Python client and the OpenTelemetry SDK. The figures below are",
+        "those of one run on the machine described under [This run](#this-run);",
+        "absolute times depend on the machine, the differences and ratios much less.",
+        "The suite lives in `bench/` and rewrites this page each time it runs.",
+        "",
+        "## How to reproduce",
+        "",
+        "```console",
+        "$ pip install nox",
+        "$ nox -s bench                # the full run (about 5 minutes on 2 cores)",
+        "$ nox -s bench -- --quick     # fewer rounds (about 2 minutes)",
+        "```",
+        "",
+        "`-- --rounds N` sets the number of rounds of short invocations and",
+        "`-- --output PATH` writes the page elsewhere. The session installs the",
+        "project from its source (not editable, so that bytecode is cached as it is",
+        "for users) with `posthog`, `opentelemetry-sdk` and",
+        "`opentelemetry-exporter-otlp-proto-http`, in a virtual environment of its own.",
+        "",
+        "Every measured process is a real `python` process whose environment is built",
+        "from nothing: its own `HOME` and XDG folders, no CI variables, no",
+        "`DO_NOT_TRACK`, no telemetry, `PYTHON*`, `OTEL_*` or `POSTHOG_*` variables.",
+        "Every request goes to a receiver the runner starts on 127.0.0.1.",
+        "",
+        "## This run",
+        "",
+        f"- Date: {info.date} ({info.mode})",
+        f"- Command: `{info.command}`",
+        f"- Machine: {info.machine}, {info.cpu_model}, Linux {info.kernel}",
+        f"- Python {info.python}; "
+        + ", ".join(f"{name} {version}" for name, version in info.versions.items()),
+        f"- {info.bytecode_note}",
+        f"- Load average (1 minute) of the machine: {info.load}",
+        "",
+    ]
+
+
+def _budgets(budgets: Sequence[Budget]) -> list[str]:
+    return [
+        "## Budgets",
+        "",
+        *table(
+            ["what", "budget", "measured", "result"],
+            [[budget.what, budget.budget, budget.measured, budget.verdict] for budget in budgets],
+            "llll",
+        ),
+        "",
+    ]
+
+
+def _short(short: ShortInvocations) -> list[str]:
+    lines = [
+        "## 1. Short invocation",
+        "",
+        f"`benchtool hello World` (prints one line), {short.rounds} rounds of the five",
+        "variants run round-robin, each a new process. *Added* is the median over rounds",
+        "of the variant's wall time minus the bare tool's in the same round (the middle",
+        "half of those differences in brackets); *ratio* compares medians. CPU time is",
+        "the child's user + system time (all its threads), from `wait4`. (b) runs warm:",
+        "its config is written and its store holds earlier records, as on a user's",
+        "machine. (d) and (e) send one request per invocation to a local receiver.",
+        "",
+    ]
+    rows = []
+    for figures in short.variants:
+        bare = figures.key == "bare"
+        low, high = figures.added_wall_spread_ms
+        sent = (
+            f"{figures.requests_per_run:.0f} ({size(figures.request_bytes or 0)})"
+            if figures.requests_per_run
+            else "0"
+        )
+        rows.append(
+            [
+                figures.label,
+                ms(figures.wall_ms),
+                ms(figures.cpu_ms),
+                ""
+                if bare
+                else f"{ms(figures.added_wall_ms, True)} [{ms(low, True)}, {ms(high, True)}]",
+                "" if bare else f"{figures.added_wall_percent:+.1f}%",
+                f"{figures.ratio:.3f}",
+                "" if bare else ms(figures.added_cpu_ms, True),
+                sent,
+            ]
+        )
+    lines += table(
+        [
+            "variant",
+            "wall ms",
+            "CPU ms",
+            "added wall ms",
+            "added %",
+            "ratio",
+            "added CPU ms",
+            "requests per run (body)",
+        ],
+        rows,
+    )
+    lines += ["", *[f"Note: {note}" for note in short.notes], ""] if short.notes else [""]
+    return lines
+
+
+def _phases(breakdown: PhaseBreakdown) -> list[str]:
+    lines = [
+        "### Where the added time goes",
+        "",
+        "(a) and (b) once more, timed phase by phase from inside the process",
+        f"(`bench/tools/phases.py`, median of {breakdown.runs} runs each; the rest of the",
+        "wall time is interpreter start-up and exit). Medians of parts need not add",
+        "up exactly to the median of the whole.",
+        "",
+    ]
+    rows = []
+    for phase in breakdown.phases:
+        bare = phase.bare_ms
+        rows.append(
+            [
+                phase.name,
+                "" if bare is None else ms(bare),
+                ms(phase.instrumented_ms),
+                ms(phase.instrumented_ms - (bare or 0.0), True),
+            ]
+        )
+    lines += table(["phase", "(a) ms", "(b) ms", "added ms"], rows)
+    lines.append("")
+    return lines
+
+
+def _imports(profile: ImportProfile, audits: Sequence[Audit] | None) -> list[str]:
+    lines = [
+        "## 2. Imports on the hot path",
+        "",
+        "Modules that (b) loads and (a) does not, from `python -X importtime`",
+        f"(median of {profile.runs} runs each). Their own import time adds up to",
+        f"**{profile.added_self_us / 1000:.1f} ms** (all imports: (a)",
+        f"{profile.bare_total_us / 1000:.1f} ms, (b) {profile.instrumented_total_us / 1000:.1f} ms;",
+        "`-X importtime` itself slows imports down, so these are upper bounds).",
+        "Modules marked * start an import chain (the tool's `import typer_telemetry`,",
+        "or a lazy import inside one of the library's functions); their cumulative",
+        "times add up to that total.",
+        "",
+    ]
+    rows = [
+        [
+            f"`{module.name}`{' *' if module.starts_chain else ''}",
+            f"{module.cumulative_us:,.0f}",
+            f"{module.self_us:,.0f}",
+        ]
+        for module in profile.added
+    ]
+    lines += table(["module", "cumulative us", "self us"], rows)
+    forbidden = ", ".join(profile.forbidden_added) or "none"
+    lines += [
+        "",
+        f"httpx, rich, posthog, opentelemetry, socket or ssl among them: **{forbidden}**.",
+        "",
+    ]
+    if audits:
+        lines += [
+            "Each variant once more under an audit hook (PEP 578), which sees every",
+            "socket a process creates or connects, in any thread; and the modules of",
+            "those families in `sys.modules` at exit:",
+            "",
+        ]
+        lines += table(
+            ["variant", "sockets created", "connects", "loaded at exit"],
+            [
+                [
+                    audit.label,
+                    audit.socket_events.get("socket.__new__", 0),
+                    audit.socket_events.get("socket.connect", 0),
+                    ", ".join(audit.forbidden_loaded) or "none",
+                ]
+                for audit in audits
+            ],
+        )
+        lines.append("")
+    return lines
+
+
+def _stores(stores: Sequence[StoreFigures]) -> list[str]:
+    largest = max(stores, key=lambda figures: figures.records)
+    lines = [
+        "## 3. Recording cost and store size",
+        "",
+        "`RollupStore.append` timed call by call in one process, for a fresh store",
+        "and invocations cycling through 10 distinct commands (one UTC day). Most",
+        "calls only append a line to the journal; every so often one folds the",
+        "journal into the rollup (and fsyncs it): the mean spreads that cost over",
+        "all calls.",
+        "",
+    ]
+    lines += table(
+        ["appends", "median us", "mean us (folds amortised)", "p99 us", "slowest us", "folds"],
+        [
+            [
+                f"{figures.records:,}",
+                f"{figures.median_us:.1f}",
+                f"{figures.mean_us:.1f}",
+                f"{figures.p99_us:.1f}",
+                f"{figures.max_us:,.0f}",
+                figures.folds,
+            ]
+            for figures in stores
+        ],
+    )
+    lines += [
+        "",
+        "Store size: all files of the store folder right after the invocations (the",
+        "unfolded journal included), and after folding (what `telemetry status` or a",
+        "send leaves). *Allocated* counts the disk blocks.",
+        "",
+    ]
+    lines += table(
+        [
+            "invocations",
+            "distinct records",
+            "bytes after the invocations",
+            "allocated",
+            "bytes folded",
+            "allocated folded",
+        ],
+        [
+            [
+                f"{figures.records:,}",
+                figures.distinct_records,
+                size(figures.bytes_after_appends),
+                size(figures.allocated_after_appends),
+                size(figures.bytes_folded),
+                size(figures.allocated_folded),
+            ]
+            for figures in stores
+        ],
+    )
+    lines += [
+        "",
+        f"Amortised, one append costs {largest.mean_us:.0f} us over {largest.records:,} invocations.",
+        "",
+    ]
+    return lines
+
+
+def _throughput(
+    throughput: Sequence[ThroughputFigures] | None, concurrent: ConcurrentInvocations | None
+) -> list[str]:
+    lines = ["## 4. Recording throughput and concurrent processes", ""]
+    if throughput:
+        lines += [
+            "Processes calling `RollupStore.append` in a tight loop on one store, started",
+            "together once loaded; afterwards every count in the store must be exact.",
+            "This loads the store far beyond what command-line invocations can (each of",
+            "which first spends the start-up time of section 1).",
+            "",
+        ]
+        lines += table(
+            ["processes", "records each", "seconds", "records/s (total)", "counted", "exact"],
+            [
+                [
+                    figures.processes,
+                    f"{figures.records_per_process:,}",
+                    f"{figures.seconds:.2f}",
+                    f"{figures.records_per_second:,.0f}",
+                    f"{figures.counted:,}",
+                    "yes" if figures.counts_exact else "**no**",
+                ]
+                for figures in throughput
+            ],
+        )
+        lines.append("")
+        said = [
+            f"With {figures.processes} processes the store said {count:,} times on its"
+            f' debug channel: "{message}".'
+            for figures in throughput
+            for message, count in sorted(figures.store_messages.items())
+        ]
+        if said:
+            lines += [*said, ""]
+    if concurrent:
+        total = concurrent.processes * concurrent.invocations_per_process
+        lines += [
+            f"{concurrent.processes} processes each running the instrumented tool's `hello`",
+            f"command {concurrent.invocations_per_process} times in-process (hook and store), all",
+            "first runs on a fresh machine at once, recorded as yesterday; then the day",
+            "is sent with `telemetry.flush()`, and sent again.",
+            "",
+        ]
+        lines += table(
+            ["check", "result"],
+            [
+                ["invocations", f"{total:,} in {concurrent.seconds:.2f} s"],
+                [
+                    "counted in the store",
+                    f"{concurrent.counted:,} (exact: {'yes' if concurrent.counts_exact else 'no'})",
+                ],
+                ["first-run notices shown", concurrent.notices_shown],
+                ["batches received", concurrent.batches_received],
+                ["invocations in the batches", f"{concurrent.counted_in_batches:,}"],
+                ["records pending after sending", concurrent.pending_after_send],
+                ["days sent by a second send", concurrent.second_send_days],
+            ],
+            "lr",
+        )
+        lines.append("")
+    return lines
+
+
+def _exit_delays(delays: ExitDelays) -> list[str]:
+    from delivery import LONG_RUNNING_AFTER, WORK_SECONDS
+
+    lines = [
+        "## 5. Exit delay of a long-running invocation",
+        "",
+        f"`benchtool work --seconds {WORK_SECONDS}` with `long_running_after={LONG_RUNNING_AFTER}`,",
+        "from a fresh home holding a pending completed day, so the day is sent while",
+        f"the command runs. {delays.rounds} rounds. *Exit delay* is the median over rounds of",
+        "the run's wall time minus that of the same command with telemetry disabled",
+        "(DO_NOT_TRACK=1) in the same round. *After the command* is the time from the",
+        "command's last line of output to the end of the process, which leaves",
+        "start-up out and so varies far less; *added* compares it with the baseline's.",
+        "",
+    ]
+    rows = []
+    for delay in delays.conditions:
+        baseline = delay.condition == "disabled"
+        low, high = delay.delay_spread_ms
+        rows.append(
+            [
+                delay.label,
+                ms(delay.wall_ms),
+                ""
+                if baseline
+                else f"{ms(delay.delay_ms, True)} [{ms(low, True)}, {ms(high, True)}]",
+                ms(delay.after_command_ms),
+                "" if baseline else ms(delay.after_command_delay_ms, True),
+                f"{delay.sends_seen}/{delay.runs}",
+                f"{delay.delivered}/{delay.runs}",
+            ]
+        )
+    lines += table(
+        [
+            "endpoint",
+            "wall ms",
+            "exit delay ms",
+            "after the command ms",
+            "added",
+            "sends seen by the receiver",
+            "day delivered",
+        ],
+        rows,
+    )
+    lines.append("")
+    return lines
+
+
+def _payloads(payloads: Sequence[Payload], short: ShortInvocations | None) -> list[str]:
+    records = payloads[0].records
+    lines = [
+        "## 6. Payload per completed day",
+        "",
+        f"One realistic day: {records} distinct rollup records (1,000 invocations of 10",
+        "commands), sent through each back end to a local receiver. *Raw* is the",
+        "body before compression, *gzipped* that body gzipped, *on the wire* what was",
+        "actually sent (back ends gzip bodies of 1 KiB or more).",
+        "",
+    ]
+    rows = [
+        [
+            payload.backend,
+            size(payload.raw_bytes),
+            size(payload.gzipped_bytes),
+            "" if payload.wire_bytes is None else size(payload.wire_bytes),
+            payload.wire_encoding,
+        ]
+        for payload in payloads
+    ]
+    lines += table(["back end", "raw", "gzipped", "on the wire", "encoding"], rows, "lrrrl")
+    if short is not None:
+        by_hand = [
+            figures
+            for figures in short.variants
+            if figures.requests_per_run and figures.request_bytes
+        ]
+        if by_hand:
+            lines += [
+                "",
+                "For comparison, the hand-instrumented variants send one request per",
+                "invocation; the same day of 1,000 invocations would be:",
+                "",
+            ]
+            lines += table(
+                ["variant", "body per invocation", "1,000 invocations"],
+                [
+                    [
+                        figures.label,
+                        size(figures.request_bytes or 0),
+                        size(1000 * (figures.request_bytes or 0) * (figures.requests_per_run or 0)),
+                    ]
+                    for figures in by_hand
+                ],
+            )
+    lines.append("")
+    return lines
+
+
+def render(info: RunInfo, results: Results, budgets: Sequence[Budget]) -> str:
+    lines = _intro(info) + _budgets(budgets)
+    if results.short:
+        lines += _short(results.short)
+    if results.phases:
+        lines += _phases(results.phases)
+    if results.imports:
+        lines += _imports(results.imports, results.audits)
+    if results.stores:
+        lines += _stores(results.stores)
+    if results.throughput or results.concurrent:
+        lines += _throughput(results.throughput, results.concurrent)
+    if results.exit_delays:
+        lines += _exit_delays(results.exit_delays)
+    if results.payloads:
+        lines += _payloads(results.payloads, results.short)
+    if results.failures:
+        lines += ["## Sections that failed in this run", ""]
+        lines += [f"- {failure}" for failure in results.failures]
+        lines.append("")
+    return "\n".join(lines)
