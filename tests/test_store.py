@@ -162,6 +162,15 @@ def test_a_segment_left_by_a_crash_before_folding_is_folded_once(store: RollupSt
     assert [r["count"] for r in store.pending(today=DAY)] == [3]
 
 
+def test_a_full_journal_is_folded_rather_than_refusing_records(store: RollupStore) -> None:
+    store.directory.mkdir(parents=True)
+    line = observation().journal_line()
+    count = _store.MAX_JOURNAL_BYTES // len(line)
+    store.journal_path.write_bytes(line * count)  # as if other processes outran folding
+    store.append(observation(), today=DAY)
+    assert [r["count"] for r in store.pending(today=DAY)] == [count + 1]
+
+
 def test_a_temporary_file_left_by_a_killed_writer_is_cleaned_up(store: RollupStore) -> None:
     store.append(observation(), today=DAY)
     leftover = store.directory / ".rollup.json.12345.tmp"

@@ -9,12 +9,11 @@ corrupt file reads as "unreadable", which the consent table treats as off.
 from __future__ import annotations
 
 import contextlib
-import re
 import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from ._consent import StoredChoice
 from ._locks import locked_file
@@ -24,7 +23,7 @@ from ._schema import ENVELOPE_FIELDS
 MAX_CONFIG_BYTES = 64 * 1024
 LOCK_TIMEOUT_SECONDS = 1.0
 
-_SIMPLE_LINE = r'([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(true|false|"[^"\\\x00-\x1f]*")\s*(?:#.*)?\Z'
+_KEY_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _is_install_id = next(field.check for field in ENVELOPE_FIELDS if field.name == "install_id")
 
 
@@ -32,13 +31,74 @@ class ConfigUnwritable(OSError):
     """The config file cannot be written; telemetry stays off for this run."""
 
 
-class Config(NamedTuple):
-    """What the config file says, already checked."""
+class Config:
+    """What the config file says, already checked.
 
-    choice: StoredChoice = "unset"
-    install_id: str | None = None
-    notice_shown: bool = False
-    extra: tuple[tuple[str, Any], ...] = ()
+    A plain class: a NamedTuple or dataclass costs a noticeable fraction of a
+    millisecond to define, on every run of the tool.
+    """
+
+    __slots__ = ("choice", "extra", "install_id", "notice_shown")
+
+    def __init__(
+        self,
+        choice: StoredChoice = "unset",
+        install_id: str | None = None,
+        notice_shown: bool = False,
+        extra: tuple[tuple[str, Any], ...] = (),
+    ) -> None:
+        self.choice: StoredChoice = choice
+        self.install_id = install_id
+        self.notice_shown = notice_shown
+        self.extra = extra
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.choice, self.install_id, self.notice_shown, self.extra)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Config) and self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Config(choice={self.choice!r}, install_id={self.install_id!r})"
+
+    def replace(
+        self,
+        *,
+        choice: StoredChoice | None = None,
+        install_id: str | None = None,
+        notice_shown: bool | None = None,
+    ) -> Config:
+        return Config(
+            self.choice if choice is None else choice,
+            self.install_id if install_id is None else install_id,
+            self.notice_shown if notice_shown is None else notice_shown,
+            self.extra,
+        )
+
+
+def _parse_simple_line(line: str) -> tuple[str, Any] | None:
+    """`key = true|false|"text"` with an optional trailing comment, else None."""
+    key, equals, rest = line.partition("=")
+    key, rest = key.strip(), rest.strip()
+    if not equals or not key or key[0] in "-0123456789" or not set(key) <= _KEY_CHARACTERS:
+        return None
+    value: Any
+    if rest.startswith('"'):
+        closing = rest.find('"', 1)
+        if closing < 0:
+            return None
+        value, tail = rest[1:closing], rest[closing + 1 :].strip()
+        if "\\" in value or any(ord(char) < 32 for char in value):
+            return None
+    else:
+        word, _, comment = rest.partition("#")
+        word = word.strip()
+        if word not in ("true", "false"):
+            return None
+        value, tail = word == "true", ("#" + comment) if comment else ""
+    return (key, value) if not tail or tail.startswith("#") else None
 
 
 def _parse_simple(text: str) -> dict[str, Any] | None:
@@ -47,13 +107,10 @@ def _parse_simple(text: str) -> dict[str, Any] | None:
         line = raw_line.strip()
         if not line or line.startswith("#"):
             continue
-        match = re.match(_SIMPLE_LINE, line)
-        if match is None:
+        parsed = _parse_simple_line(line)
+        if parsed is None or parsed[0] in values:
             return None
-        key, value = match.groups()
-        if key in values:
-            return None
-        values[key] = value == "true" if value in ("true", "false") else value[1:-1]
+        values[parsed[0]] = parsed[1]
     return values
 
 
@@ -157,4 +214,4 @@ def mint_install_id() -> str:
 
 def with_identity(config: Config) -> Config:
     """The config with an install id (minted if missing) and the notice marked shown."""
-    return config._replace(install_id=config.install_id or mint_install_id(), notice_shown=True)
+    return config.replace(install_id=config.install_id or mint_install_id(), notice_shown=True)

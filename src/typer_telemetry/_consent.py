@@ -6,7 +6,7 @@ Hot path: standard library only, no I/O (the stored choice is read by the caller
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal, NamedTuple
+from typing import Literal
 
 Policy = Literal["opt-out", "opt-in"]
 StoredChoice = Literal["enabled", "disabled", "unset", "unreadable"]
@@ -43,12 +43,18 @@ CI_PROVIDER_VARIABLES = (
 CI_VARIABLES = ("CI", *CI_PROVIDER_VARIABLES)
 
 
-class Decision(NamedTuple):
+class Decision:
     """Whether telemetry is on, which row of the table decided, and why, in words."""
 
-    enabled: bool
-    source: Source
-    reason: str
+    __slots__ = ("enabled", "reason", "source")
+
+    def __init__(self, enabled: bool, source: Source, reason: str) -> None:
+        self.enabled = enabled
+        self.source: Source = source
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Decision(enabled={self.enabled}, source={self.source!r}, reason={self.reason!r})"
 
 
 def env_prefix(tool_name: str) -> str:

@@ -21,35 +21,39 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._outcome import Terminated, classify
 from ._sender import LONG_RUNNING_ATTRIBUTE
 
+if TYPE_CHECKING:
+    # Typing only: Protocol classes cost time to define on every run.
 
-class Recorder(Protocol):
-    """What the hook hands a finished invocation to (the Telemetry facade)."""
+    class Recorder(Protocol):
+        """What the hook hands a finished invocation to (the Telemetry facade)."""
 
-    def record_invocation(
-        self,
-        command: str,
-        outcome: str,
-        error_class: str,
-        flags: tuple[str, ...],
-        duration_ms: float,
-    ) -> None: ...
+        def record_invocation(
+            self,
+            command: str,
+            outcome: str,
+            error_class: str,
+            flags: tuple[str, ...],
+            duration_ms: float,
+        ) -> None: ...
 
-    def debug(self, message: str) -> None: ...
+        def debug(self, message: str) -> None: ...
 
-    def start_trigger(self) -> Trigger | None:
-        """The long-running trigger for a new invocation, if this one could send."""
-        ...
+        def start_trigger(self) -> Trigger | None:
+            """The long-running trigger for a new invocation, if this one could send."""
+            ...
 
+    class Trigger(Protocol):
+        def now(self) -> None: ...
 
-class Trigger(Protocol):
-    def now(self) -> None: ...
+        def cancel(self) -> None: ...
 
-    def cancel(self) -> None: ...
+    class SingleCommandSource(Protocol):
+        def single_command(self, argv: list[str]) -> Any | None: ...
 
 
 # Parameters whose presence means "not a use of the tool's commands".
@@ -243,10 +247,6 @@ def _end(recorder: Recorder, begun: _Begun, error: BaseException | None) -> None
     except Exception as problem:
         recorder.debug(f"could not clean up after the invocation: {problem!r}")
     finish(recorder, begun.invocation, error)
-
-
-class SingleCommandSource(Protocol):
-    def single_command(self, argv: list[str]) -> Any | None: ...
 
 
 def instrumented_group_class(base: Any, recorder: Recorder, source: SingleCommandSource) -> type:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 
 CONFIG_FILE_NAME = "telemetry.toml"
@@ -24,8 +25,10 @@ class Paths:
 
     @classmethod
     def for_tool(cls, tool_name: str) -> Paths:
-        # platformdirs is the one third-party import allowed on the hot path.
-        import platformdirs
+        xdg = _xdg_folders(tool_name)
+        if xdg is not None:
+            return cls(*xdg)
+        import platformdirs  # every case the shortcut does not settle
 
         return cls(
             config_dir=Path(platformdirs.user_config_dir(tool_name, appauthor=False)),
@@ -39,6 +42,27 @@ class Paths:
     @property
     def store_dir(self) -> Path:
         return self.state_dir / STORE_DIR_NAME
+
+
+def _xdg_folders(tool_name: str) -> tuple[Path, Path] | None:
+    """platformdirs' answer for the plain Linux case, without importing it (~3 ms).
+
+    An absolute XDG_CONFIG_HOME / XDG_STATE_HOME is used as is; otherwise the
+    folder under an absolute HOME. Anything else (another OS, no usable HOME)
+    returns None and platformdirs decides. A test pins the two to agree.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    home = os.environ.get("HOME", "")
+    folders = []
+    for variable, default in (("XDG_CONFIG_HOME", ".config"), ("XDG_STATE_HOME", ".local/state")):
+        base = os.environ.get(variable, "")
+        if not os.path.isabs(base):
+            if not os.path.isabs(home):
+                return None
+            base = os.path.join(home, default)
+        folders.append(Path(os.path.join(base, tool_name)))
+    return folders[0], folders[1]
 
 
 def ensure_private_dir(path: Path) -> None:

@@ -11,9 +11,7 @@ Hot path: standard library only.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple
 
 SCHEMA_VERSION = 1
 
@@ -46,18 +44,50 @@ MAX_FLAGS = 32
 MAX_COUNT = 2**53  # exact in JSON numbers everywhere
 MAX_DURATION_MS = 7 * 24 * 3600 * 1000.0
 
-_DAY = r"\d{4}-\d{2}-\d{2}\Z"
-_COMMAND_NAME = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z"
-_ERROR_CLASS = r"[A-Za-z_][A-Za-z0-9_]{0,99}\Z"
-_FLAG = r"--?[A-Za-z0-9][A-Za-z0-9_-]{0,62}\Z"
-_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z"
-_TOOL_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z"
-_VERSION = r"[A-Za-z0-9][A-Za-z0-9_.+!-]{0,63}\Z"
-_PLATFORM_TOKEN = r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}\Z"
+# Character classes, checked with sets rather than regular expressions: the
+# schema is consulted on every recorded run, and compiling patterns would
+# cost more than the whole check.
+_DIGITS = frozenset("0123456789")
+_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_ALPHANUMERIC = _LETTERS | _DIGITS
+_LOWER_HEX = frozenset("0123456789abcdef")
 
 
-# Patterns are kept as strings: `re` compiles and caches each on first use,
-# so importing the schema costs no compilation on the hot path.
+def _token(
+    first: frozenset[str], rest: frozenset[str], max_length: int
+) -> Callable[[object], bool]:
+    """A check for a non-empty string: one of `first`, then any of `rest`."""
+    allowed = first | rest
+
+    def check(value: object) -> bool:
+        return (
+            isinstance(value, str)
+            and 0 < len(value) <= max_length
+            and value[0] in first
+            and all(char in allowed for char in value)
+        )
+
+    return check
+
+
+_is_command_name = _token(_ALPHANUMERIC, frozenset("_.:-"), 64)
+_is_class_name = _token(_LETTERS | {"_"}, _ALPHANUMERIC | {"_"}, 100)
+_is_flag_name = _token(_ALPHANUMERIC, frozenset("_-"), 63)
+_is_tool_name = _token(_ALPHANUMERIC, frozenset("_.-"), 64)
+_is_version = _token(_ALPHANUMERIC, frozenset("_.+!-"), 64)
+_is_platform_token = _token(_ALPHANUMERIC, frozenset("_.+-"), 64)
+
+
+def _is_uuid4(value: object) -> bool:
+    """A lower-case random (version 4) UUID: 8-4-4-4-12 hex digits."""
+    return (
+        isinstance(value, str)
+        and len(value) == 36
+        and all(value[index] == "-" for index in (8, 13, 18, 23))
+        and all(char in _LOWER_HEX for char in value.replace("-", ""))
+        and value[14] == "4"
+        and value[19] in "89ab"
+    )
 
 
 class SchemaError(ValueError):
@@ -65,7 +95,12 @@ class SchemaError(ValueError):
 
 
 def _is_day(value: object) -> bool:
-    if not isinstance(value, str) or not re.match(_DAY, value):
+    if not (
+        isinstance(value, str)
+        and len(value) == 10
+        and value[4] == value[7] == "-"
+        and all(char in _DIGITS for char in value[:4] + value[5:7] + value[8:])
+    ):
         return False
     year, month, day = (int(part) for part in value.split("-"))
     return 2000 <= year <= 9999 and 1 <= month <= 12 and 1 <= day <= 31
@@ -78,15 +113,17 @@ def is_command_path(value: object) -> bool:
     if value == "":
         return True
     names = value.split(" ")
-    return len(names) <= MAX_COMMAND_DEPTH and all(re.match(_COMMAND_NAME, name) for name in names)
+    return len(names) <= MAX_COMMAND_DEPTH and all(_is_command_name(name) for name in names)
 
 
 def is_error_class(value: object) -> bool:
-    return isinstance(value, str) and (value == "" or re.match(_ERROR_CLASS, value) is not None)
+    return value == "" or _is_class_name(value)
 
 
 def is_flag(value: object) -> bool:
-    return isinstance(value, str) and re.match(_FLAG, value) is not None
+    if not isinstance(value, str) or not value.startswith("-"):
+        return False
+    return _is_flag_name(value[2:] if value.startswith("--") else value[1:])
 
 
 def _is_flag_list(value: object) -> bool:
@@ -125,18 +162,19 @@ def _is_outcome(value: object) -> bool:
     return value in OUTCOMES
 
 
-def _matches(pattern: str) -> Callable[[object], bool]:
-    return lambda value: isinstance(value, str) and re.match(pattern, value) is not None
-
-
-class Field(NamedTuple):
+class Field:
     """One allowed field: its name, JSON type, meaning and limits."""
 
-    name: str
-    type: str
-    description: str
-    limits: str
-    check: Callable[[object], bool]
+    __slots__ = ("check", "description", "limits", "name", "type")
+
+    def __init__(
+        self, name: str, type: str, description: str, limits: str, check: Callable[[object], bool]
+    ) -> None:
+        self.name = name
+        self.type = type
+        self.description = description
+        self.limits = limits
+        self.check = check
 
 
 ROLLUP_FIELDS: tuple[Field, ...] = (
@@ -232,49 +270,49 @@ ENVELOPE_FIELDS: tuple[Field, ...] = (
         "string",
         "The tool's name as its author registered it.",
         "`[A-Za-z0-9][A-Za-z0-9_.-]*`, at most 64 characters",
-        _matches(_TOOL_NAME),
+        _is_tool_name,
     ),
     Field(
         "tool_version",
         "string",
         "The tool's version.",
         "a version string of at most 64 characters",
-        _matches(_VERSION),
+        _is_version,
     ),
     Field(
         "library_version",
         "string",
         "The version of typer-telemetry.",
         "a version string",
-        _matches(_VERSION),
+        _is_version,
     ),
     Field(
         "python_version",
         "string",
         "The Python version, e.g. `3.12.4`.",
         "a version string",
-        _matches(_VERSION),
+        _is_version,
     ),
     Field(
         "os",
         "string",
         "The operating system family: `Linux`, `Darwin`, `Windows`.",
         "a single word",
-        _matches(_PLATFORM_TOKEN),
+        _is_platform_token,
     ),
     Field(
         "os_release",
         "string",
         "The operating system release, e.g. `6.1.0` (kernel or OS version, no host name).",
         "a version-like token of at most 64 characters",
-        _matches(_PLATFORM_TOKEN),
+        _is_platform_token,
     ),
     Field(
         "arch",
         "string",
         "The processor architecture, e.g. `x86_64`, `arm64`.",
         "a single word",
-        _matches(_PLATFORM_TOKEN),
+        _is_platform_token,
     ),
     Field(
         "install_id",
@@ -282,7 +320,7 @@ ENVELOPE_FIELDS: tuple[Field, ...] = (
         "A random identifier minted on this machine's first recording run; not derived from "
         "the machine, the user or the network. `telemetry reset` replaces it.",
         "a random (version 4) UUID",
-        _matches(_UUID),
+        _is_uuid4,
     ),
 )
 

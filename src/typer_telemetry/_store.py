@@ -26,7 +26,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import TypeVar
 
 from ._locks import LockUnavailable, try_lock, try_locked_file, wait_lock
 from ._paths import (
@@ -59,6 +59,7 @@ MAX_PENDING_DAYS = 30
 MAX_KEYS_PER_DAY = 256
 SEGMENT_LOCK_TIMEOUT_SECONDS = 0.5
 LOCK_WAIT_SECONDS = 2.0
+FULL_JOURNAL_WAIT_SECONDS = 0.5
 
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -67,15 +68,33 @@ Key = tuple[str, str, str, str, tuple[str, ...]]
 T = TypeVar("T")
 
 
-class Observation(NamedTuple):
+class Observation:
     """One finished invocation, as the hook saw it."""
 
-    day: str
-    command: str
-    outcome: str
-    error_class: str
-    flags: tuple[str, ...]
-    duration_ms: float
+    __slots__ = ("command", "day", "duration_ms", "error_class", "flags", "outcome")
+
+    def __init__(
+        self,
+        day: str,
+        command: str,
+        outcome: str,
+        error_class: str,
+        flags: tuple[str, ...],
+        duration_ms: float,
+    ) -> None:
+        self.day = day
+        self.command = command
+        self.outcome = outcome
+        self.error_class = error_class
+        self.flags = flags
+        self.duration_ms = duration_ms
+
+    def __repr__(self) -> str:
+        return (
+            f"Observation(day={self.day!r}, command={self.command!r}, outcome={self.outcome!r}, "
+            f"error_class={self.error_class!r}, flags={self.flags!r}, "
+            f"duration_ms={self.duration_ms:.3f})"
+        )
 
     def journal_line(self) -> bytes:
         # Every string was checked against the schema's character classes
@@ -275,7 +294,15 @@ class RollupStore:
         """Add one invocation to the journal; fold the journal when it has grown."""
         line = observation.journal_line()
         size = self._append_line(line)
-        if size is not None and size >= COMPACT_AT_BYTES:
+        if size is None:
+            # The journal is full: other processes outran folding. Fold it
+            # (waiting briefly for a fold under way) and try once more.
+            if self._with_lock(lambda: self._compact_locked(today), FULL_JOURNAL_WAIT_SECONDS):
+                size = self._append_line(line)
+            if size is None:
+                self._debug("the journal is full and cannot be folded now; record dropped")
+                return
+        if size >= COMPACT_AT_BYTES:
             self.compact(today=today)
 
     def _open_journal(self) -> int:
@@ -304,7 +331,6 @@ class RollupStore:
                 if (opened.st_ino, opened.st_dev) != (live.st_ino, live.st_dev):
                     continue
                 if opened.st_size + len(line) > MAX_JOURNAL_BYTES:
-                    self._debug("the journal is full (folding is stuck); record dropped")
                     return None
                 written = os.write(descriptor, line)
                 if written != len(line):
@@ -477,7 +503,7 @@ class RollupStore:
         rollup.prune(_oldest_kept_day(today))
         return rollup.records()
 
-    def _with_lock(self, action: Callable[[], T]) -> T | None:
+    def _with_lock(self, action: Callable[[], T], timeout: float = LOCK_WAIT_SECONDS) -> T | None:
         """Run `action` holding the folding lock; None if a stuck process holds it."""
         ensure_private_dir(self.directory)
         descriptor = os.open(
@@ -485,7 +511,7 @@ class RollupStore:
         )
         try:
             try:
-                wait_lock(descriptor, shared=False, timeout=LOCK_WAIT_SECONDS)
+                wait_lock(descriptor, shared=False, timeout=timeout)
             except LockUnavailable:
                 self._debug("the store is locked by another process; trying later")
                 return None

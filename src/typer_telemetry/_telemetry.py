@@ -329,14 +329,14 @@ class Telemetry:
         config = update_config(
             self.paths,
             self.name,
-            lambda current: with_identity(current)._replace(choice="enabled"),
+            lambda current: with_identity(current).replace(choice="enabled"),
         )
         return self.decide(config)
 
     def disable(self) -> Decision:
         """Store the choice "off" and delete all pending data at once."""
         config = update_config(
-            self.paths, self.name, lambda current: current._replace(choice="disabled")
+            self.paths, self.name, lambda current: current.replace(choice="disabled")
         )
         self.store.clear()
         return self.decide(config)
@@ -352,7 +352,7 @@ class Telemetry:
         def change(current: Config) -> Config:
             nonlocal old_id
             old_id = current.install_id
-            return current._replace(install_id=mint_install_id())
+            return current.replace(install_id=mint_install_id())
 
         config = update_config(self.paths, self.name, change)
         self.store.clear()
