@@ -3,42 +3,18 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from ._config import ConfigUnwritable
 from ._consent import Decision
-from ._hook import TELEMETRY_MARKER
 from ._schema import DURATION_BUCKET_BOUNDS_MS
 
 DELETION_TIMEOUT_SECONDS = 3.0
 
 if TYPE_CHECKING:
     from ._telemetry import Telemetry
-
-
-class TelemetryGroup(TyperGroup):
-    """The group class of `telemetry ...`; the hook never records these commands.
-
-    Typer builds every mounted group on every run of the tool. This one is
-    built empty, and its commands are made only when it is itself invoked,
-    so that mounting it costs the tool's ordinary commands next to nothing.
-    """
-
-    telemetry: ClassVar[Telemetry]
-
-    def make_context(
-        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
-    ) -> Any:
-        if not self.commands:
-            commands = typer.main.get_group(_commands_app(type(self).telemetry)).commands
-            self.commands.update(commands)
-        return super().make_context(info_name, args, parent, **extra)
-
-
-setattr(TelemetryGroup, TELEMETRY_MARKER, True)
 
 
 def _warn(message: str) -> None:
@@ -115,18 +91,8 @@ def _print_status(telemetry: Telemetry, status: dict[str, Any]) -> None:
     console.print(table)
 
 
-def build_app(telemetry: Telemetry) -> typer.Typer:
-    """The mountable `telemetry` app; its commands are made on first use."""
-    group_class = type(TelemetryGroup.__name__, (TelemetryGroup,), {"telemetry": telemetry})
-    return typer.Typer(
-        cls=group_class,
-        help=f"Show or change {telemetry.name}'s anonymous usage telemetry.",
-        no_args_is_help=True,
-        add_completion=False,
-    )
-
-
-def _commands_app(telemetry: Telemetry) -> typer.Typer:
+def commands_app(telemetry: Telemetry) -> typer.Typer:
+    """The status, enable, disable and reset commands, made when the group is invoked."""
     app = typer.Typer(add_completion=False)
 
     @app.command()

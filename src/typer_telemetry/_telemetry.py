@@ -78,7 +78,7 @@ class Telemetry:
         self.long_running_after = float(long_running_after)
         self.env_prefix = env_prefix(name)
         if endpoint is not None:
-            from .backends._http import check_endpoint
+            from ._endpoint import check_endpoint
 
             check_endpoint(endpoint)  # a wrong endpoint shows on the author's first run
         if backend is not None and not (
@@ -157,7 +157,7 @@ class Telemetry:
     def app(self) -> typer.Typer:
         """The ready-made `telemetry status|enable|disable|reset` Typer app."""
         if self._app is None:
-            from ._cli import build_app
+            from ._mount import build_app
 
             self._app = build_app(self)
         return self._app

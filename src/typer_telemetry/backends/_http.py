@@ -7,34 +7,15 @@ on a short invocation.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
+from .._endpoint import check_endpoint
 from .base import DeliveryError
+
+__all__ = ["check_endpoint", "gzip_if_large", "post"]
 
 # Bodies at least this large are gzipped when the receiver is known to accept it.
 GZIP_FROM_BYTES = 1024
 MAX_RESPONSE_BYTES = 64 * 1024
-
-
-def _is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_endpoint(url: str) -> str:
-    """Refuse anything but https, or plain http to this machine (for local collectors and tests)."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return url
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
-        return url
-    raise ValueError(f"refusing endpoint {url!r}: use https (plain http only to localhost)")
 
 
 def gzip_if_large(body: bytes, headers: dict[str, str]) -> bytes:
