@@ -6,11 +6,26 @@ telemetry = Telemetry("mytool", version="1.4.0", endpoint="https://t.example.com
 telemetry.instrument(app)
 """
 
-from ._config import ConfigUnwritable
-from ._consent import Decision
-from ._schema import SCHEMA_VERSION, SchemaError
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from ._telemetry import Telemetry
-from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._config import ConfigUnwritable
+    from ._consent import Decision
+    from ._schema import SCHEMA_VERSION, SchemaError
+    from ._version import __version__
+
+# Loaded on first use: importing the package must stay cheap for every run of the tool.
+_LAZY = {
+    "ConfigUnwritable": "._config",
+    "Decision": "._consent",
+    "SCHEMA_VERSION": "._schema",
+    "SchemaError": "._schema",
+    "__version__": "._version",
+}
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -20,3 +35,11 @@ __all__ = [
     "Telemetry",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ._consent import StoredChoice
-from ._locks import locked_file
-from ._paths import Paths, ensure_private_dir, read_small_file, write_private_file
+from ._files import Paths, ensure_private_dir, locked_file, read_small_file, write_private_file
 from ._schema import ENVELOPE_FIELDS
 
 MAX_CONFIG_BYTES = 64 * 1024

@@ -20,8 +20,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from ._locks import locked_file, try_locked_file
-from ._paths import ensure_private_dir, read_small_file, write_private_file
+from ._files import (
+    ensure_private_dir,
+    locked_file,
+    read_small_file,
+    try_locked_file,
+    write_private_file,
+)
 from ._schema import SCHEMA_VERSION, SchemaError, validate_envelope, validate_rollup_record
 from ._version import __version__
 from .backends.base import Backend, Batch, DeliveryError

@@ -28,11 +28,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from ._locks import LockUnavailable, try_lock, try_locked_file, wait_lock
-from ._paths import (
+from ._files import (
     PRIVATE_FILE_MODE,
+    LockUnavailable,
     ensure_private_dir,
     read_small_file,
+    try_lock,
+    try_locked_file,
+    wait_lock,
     write_private_file,
 )
 from ._schema import (

@@ -12,31 +12,22 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 
-from ._config import (
-    Config,
-    ConfigUnwritable,
-    mint_install_id,
-    read_config,
-    update_config,
-    with_identity,
-)
 from ._consent import Decision, Policy, decide, decided_by_environment, env_prefix, is_set
 from ._hook import TELEMETRY_GROUP_NAME, instrumented_group_class
-from ._notice import show_notice
-from ._paths import Paths
-from ._schema import ENVELOPE_FIELDS, validate_observation
 from ._sender import LONG_RUNNING_ATTRIBUTE, Trigger, sending_possible
-from ._store import Observation, RollupStore
 
+# The modules for files, the config, the schema and the store load when first
+# needed: a run with telemetry switched off by the environment never loads them.
 if TYPE_CHECKING:
+    from ._config import Config
     from ._delivery import SendReport
+    from ._files import Paths
+    from ._store import RollupStore
     from .backends.base import Backend
 
 TyperApp = TypeVar("TyperApp", bound=typer.Typer)
 P = ParamSpec("P")
 R = TypeVar("R")
-
-_ENVELOPE_CHECKS = {field.name: field.check for field in ENVELOPE_FIELDS}
 
 
 def utc_day(timestamp: float) -> str:
@@ -60,11 +51,14 @@ class Telemetry:
         long_running_after: float = 2.0,
         backend: Backend | None = None,
     ) -> None:
-        if not _ENVELOPE_CHECKS["tool"](name):
+        from ._schema import ENVELOPE_FIELDS
+
+        checks = {field.name: field.check for field in ENVELOPE_FIELDS}
+        if not checks["tool"](name):
             raise ValueError(
                 f"tool name {name!r} must be 1 to 64 characters of letters, digits, '.', '_', '-'"
             )
-        if not _ENVELOPE_CHECKS["tool_version"](version):
+        if not checks["tool_version"](version):
             raise ValueError(
                 f"version {version!r} must be a version string of at most 64 characters"
             )
@@ -99,6 +93,8 @@ class Telemetry:
     @property
     def paths(self) -> Paths:
         if self._paths is None:
+            from ._files import Paths
+
             self._paths = Paths.for_tool(self.name)
         return self._paths
 
@@ -140,6 +136,8 @@ class Telemetry:
 
     @property
     def store(self) -> RollupStore:
+        from ._store import RollupStore
+
         return RollupStore(self.paths.store_dir, self.debug)
 
     def today(self) -> str:
@@ -236,6 +234,8 @@ class Telemetry:
         return report
 
     def install_id(self) -> str | None:
+        from ._config import read_config
+
         return read_config(self.paths.config_file).install_id
 
     # -- consent ------------------------------------------------------------
@@ -243,6 +243,8 @@ class Telemetry:
     def decide(self, config: Config | None = None) -> Decision:
         """Whether telemetry is on for this process, and which source decided."""
         if config is None:
+            from ._config import read_config
+
             config = read_config(self.paths.config_file)
         return decide(self.env_prefix, os.environ, config.choice, self.consent)
 
@@ -261,6 +263,10 @@ class Telemetry:
         if by_environment is not None and not by_environment.enabled:
             self.debug(f"not recording: {by_environment.reason}")
             return
+        from ._config import read_config
+        from ._schema import validate_observation
+        from ._store import Observation
+
         config = read_config(self.paths.config_file)
         decision = self.decide(config)
         if not decision.enabled:
@@ -269,6 +275,8 @@ class Telemetry:
         if config.install_id is None or not config.notice_shown:
             config, notice_now = self._claim_identity()
             if notice_now:
+                from ._notice import show_notice
+
                 show_notice(self.name, self.env_prefix)
             decision = self.decide(config)
             if not decision.enabled:
@@ -285,6 +293,8 @@ class Telemetry:
         Raises ConfigUnwritable when the file cannot be written: then the run
         records nothing (fail closed), rather than print the notice forever.
         """
+        from ._config import update_config, with_identity
+
         shown_by_this_run = False
 
         def change(current: Config) -> Config:
@@ -298,6 +308,8 @@ class Telemetry:
 
     def status(self) -> dict[str, Any]:
         """Everything `telemetry status --json` shows, pending records included."""
+        from ._config import read_config
+
         config = read_config(self.paths.config_file)
         decision = self.decide(config)
         store = self.store
@@ -326,6 +338,8 @@ class Telemetry:
 
     def enable(self) -> Decision:
         """Store the choice "on"; the returned decision says whether an override wins."""
+        from ._config import update_config, with_identity
+
         config = update_config(
             self.paths,
             self.name,
@@ -335,6 +349,8 @@ class Telemetry:
 
     def disable(self) -> Decision:
         """Store the choice "off" and delete all pending data at once."""
+        from ._config import update_config
+
         config = update_config(
             self.paths, self.name, lambda current: current.replace(choice="disabled")
         )
@@ -347,6 +363,8 @@ class Telemetry:
         The request to delete what was sent under the old id is made by
         `request_deletions`, or left pending for a later long-running run.
         """
+        from ._config import mint_install_id, update_config
+
         old_id: str | None = None
 
         def change(current: Config) -> Config:
@@ -382,4 +400,4 @@ class Telemetry:
         return read_deletions(self.store.directory)
 
 
-__all__ = ["ConfigUnwritable", "Telemetry"]
+__all__ = ["Telemetry"]

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from .._paths import PRIVATE_FILE_MODE
+from .._files import PRIVATE_FILE_MODE
 from .base import Batch, DeliveryError
 
 
