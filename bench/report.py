@@ -481,8 +481,39 @@ def _payloads(payloads: Sequence[Payload], short: ShortInvocations | None) -> li
     return lines
 
 
+def _what_it_took() -> list[str]:
+    """How the hot path was brought within budget: kept by hand, not measured by this run."""
+    return [
+        "## What meeting the budget took",
+        "",
+        "The first full run of this suite measured **+13.4 ms (+5.6%)** for a recorded",
+        "short invocation (budget: 5 ms and 5%). Timed phase by phase, about 12 ms of",
+        "it was the library's: importing the package 5.1 ms, `Telemetry()` and",
+        "`instrument()` 1.8 ms, recording 4.5 ms (of which importing platformdirs",
+        "3.5 ms and compiling regular expressions about 0.7 ms), the trigger thread",
+        "0.4 ms. The changes, in the order of what they saved:",
+        "",
+        "- the per-user folders on Linux are computed as platformdirs computes them,",
+        "  without importing it (other cases still ask platformdirs; a test pins the",
+        "  two to agree): about 3.5 ms;",
+        "- no `NamedTuple`, dataclass or `Protocol` is defined at import time (plain",
+        "  classes with `__slots__`; typing-only protocols under `TYPE_CHECKING`),",
+        "  and the back-end package is not loaded to check an endpoint: about 2 ms;",
+        "- fewer modules on the path (Python pays about 0.2 ms per module): outcome",
+        "  classification lives in the hook, paths and locks in one module, and the",
+        "  config, schema, store and files modules load only when a run records;",
+        "- the schema checks characters with sets and the config file's own lines",
+        "  are read without regular expressions: about 0.7 ms;",
+        "- the `telemetry` command group is mounted empty and builds its commands",
+        "  only when invoked.",
+        "",
+        "The figures above are after these changes.",
+        "",
+    ]
+
+
 def render(info: RunInfo, results: Results, budgets: Sequence[Budget]) -> str:
-    lines = _intro(info) + _budgets(budgets)
+    lines = _intro(info) + _budgets(budgets) + _what_it_took()
     if results.short:
         lines += _short(results.short)
     if results.phases:
