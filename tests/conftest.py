@@ -145,5 +145,15 @@ def tool(home: Path) -> Tool:
     return Tool(OUTSIDE_TOOL, home)
 
 
+def run_burst(home: Path, count: int, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """Start tests/tools/burst.py: `count` recorded invocations in one process."""
+    return subprocess.Popen(
+        [sys.executable, str(TOOLS / "burst.py"), str(count)],
+        env=clean_environment(home, env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
 def tool_script(name: str) -> Path:
     return TOOLS / f"{name}.py"

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import TOOLS, Tool, clean_environment
+from tests.conftest import Tool, clean_environment, run_burst
 from tests.receiver import Receiver
 
 DAY_1 = 1773144000  # 2026-03-10 12:00 UTC
@@ -176,15 +175,6 @@ def test_a_failed_send_keeps_the_data_pending(tool: Tool, receiver: Receiver, fa
     working = on(DAY_2, receiver.url("/v1"))
     long_running_run(tool, working, lambda: pending_days(tool, working) == ["2026-03-11"])
     assert [batch["day"] for batch in batches(receiver)][-1] == "2026-03-10"
-
-
-def run_burst(home: Path, count: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, str(TOOLS / "burst.py"), str(count)],
-        env=clean_environment(home, env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
 
 
 @pytest.mark.slow

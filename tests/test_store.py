@@ -6,13 +6,11 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import TOOLS, Tool, clean_environment
+from tests.conftest import Tool, run_burst
 from typer_telemetry import _store
 from typer_telemetry._schema import DURATION_BUCKET_COUNT, validate_rollup_record
 from typer_telemetry._store import Observation, RollupStore
@@ -208,15 +206,6 @@ def test_clear_deletes_everything_pending(store: RollupStore) -> None:
     store.clear()
     assert store.pending(today=DAY) == []
     assert [p.name for p in store.directory.iterdir()] == ["compact.lock"]
-
-
-def run_burst(home: Path, count: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, str(TOOLS / "burst.py"), str(count)],
-        env=clean_environment(home, env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
 
 
 @pytest.mark.slow
