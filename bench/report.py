@@ -484,7 +484,7 @@ def _payloads(payloads: Sequence[Payload], short: ShortInvocations | None) -> li
 def _what_it_took() -> list[str]:
     """How the hot path was brought within budget: kept by hand, not measured by this run."""
     return [
-        "## What meeting the budget took",
+        "## What the hot-path work took",
         "",
         "The first full run of this suite measured **+13.4 ms (+5.6%)** for a recorded",
         "short invocation (budget: 5 ms and 5%). Timed phase by phase, about 12 ms of",
@@ -507,7 +507,10 @@ def _what_it_took() -> list[str]:
         "- the `telemetry` command group is mounted empty and builds its commands",
         "  only when invoked.",
         "",
-        "The figures above are after these changes.",
+        "The figures above are after these changes. Three full runs on this machine",
+        "measured +4.1, +13.3 and +9.1 ms (+1.7% to +3.4%): the 5% budget holds in",
+        "every run, the 5 ms one is within the run-to-run noise (about 10 ms), and",
+        "the in-process phases add up to about 4 to 6 ms.",
         "",
     ]
 
