@@ -119,9 +119,10 @@ def test_a_command_marked_long_running_sends_at_once(tool: Tool, receiver: Recei
     assert [batch["day"] for batch in batches(receiver)] == ["2026-03-10"]
 
 
-def test_a_hung_endpoint_does_not_hold_up_the_exit_and_data_goes_out_later(
+def send_to_a_hung_endpoint(
     tool: Tool, receiver: Receiver
-) -> None:
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """A day pending, then a long-running run whose send is under way and never answered."""
     endpoint = receiver.url("/v1")
     tool.run("hello", "x", env=on(DAY_1, endpoint))
     receiver.respond(hang=True)
@@ -129,7 +130,14 @@ def test_a_hung_endpoint_does_not_hold_up_the_exit_and_data_goes_out_later(
     process = tool.popen("wait", "--until-stdin-closes", env=env)
     assert process.stdout is not None
     assert process.stdout.readline() == "ready\n"
-    receiver.wait_for(1)  # the send is under way and will never be answered
+    receiver.wait_for(1)
+    return process, env
+
+
+def test_a_hung_endpoint_does_not_hold_up_the_exit_and_data_goes_out_later(
+    tool: Tool, receiver: Receiver
+) -> None:
+    process, env = send_to_a_hung_endpoint(tool, receiver)
     started = time.monotonic()
     process.communicate(input="", timeout=30)
     exit_seconds = time.monotonic() - started
@@ -309,14 +317,7 @@ def test_a_sender_killed_mid_send_releases_its_claim_at_once(
 ) -> None:
     import signal
 
-    endpoint = receiver.url("/v1")
-    tool.run("hello", "x", env=on(DAY_1, endpoint))
-    receiver.respond(hang=True)
-    env = on(DAY_2, endpoint)
-    process = tool.popen("wait", "--until-stdin-closes", env=env)
-    assert process.stdout is not None
-    assert process.stdout.readline() == "ready\n"
-    receiver.wait_for(1)  # it holds the send claim, waiting for a reply
+    process, env = send_to_a_hung_endpoint(tool, receiver)  # it holds the send claim
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=30)
 

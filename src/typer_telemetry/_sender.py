@@ -41,8 +41,6 @@ class Trigger:
         self._delay = delay
         self._wake = threading.Event()
         self._cancelled = False
-        self.sent = False
-        self.done = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name="typer-telemetry-sender", daemon=True
         )
@@ -61,11 +59,8 @@ class Trigger:
             if self._cancelled:
                 return
             self._telemetry.send_now(timeout=SEND_TIMEOUT_SECONDS)
-            self.sent = True
         except Exception as problem:  # a daemon thread's error must never surface
             self._telemetry.debug(f"sending failed: {problem!r}")
-        finally:
-            self.done.set()
 
 
 def sending_possible(environ: Mapping[str, str], prefix: str, has_destination: bool) -> bool:
