@@ -16,8 +16,10 @@ from typer_telemetry._consent import CI_VARIABLES
 
 # Nothing this test session spawns may send real telemetry: the opt-out is set
 # for every child process, and tests that exercise recording build their
-# environment explicitly with `clean_environment`.
+# environment explicitly with `clean_environment`. `CI` is set too, so that a
+# test which forgets to build its environment fails on every machine alike.
 os.environ["DO_NOT_TRACK"] = "1"
+os.environ["CI"] = "true"
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = Path(__file__).resolve().parent / "tools"
@@ -46,6 +48,16 @@ def clean_environment(home: Path, extra: Mapping[str, str] | None = None) -> dic
     )
     environment.update(extra or {})
     return environment
+
+
+def enter_clean_environment(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """Make this test process's own environment `clean_environment(home)`, CI variables removed."""
+    wanted = clean_environment(home)
+    for name in list(os.environ):
+        if name not in wanted:
+            monkeypatch.delenv(name)
+    for name, value in wanted.items():
+        monkeypatch.setenv(name, value)
 
 
 RecordKey = tuple[str, str, str, str, tuple[str, ...]]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Tool, clean_environment, run_burst
+from tests.conftest import Tool, enter_clean_environment, run_burst
 from tests.receiver import Receiver
 
 DAY_1 = 1773144000  # 2026-03-10 12:00 UTC
@@ -297,9 +297,7 @@ def test_flush_sends_from_a_server_without_waiting_for_a_long_run(
 ) -> None:
     from typer_telemetry import Telemetry
 
-    for name, value in clean_environment(home).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("DO_NOT_TRACK", raising=False)
+    enter_clean_environment(monkeypatch, home)
     telemetry = Telemetry("flush-tool", version="1.0", endpoint=receiver.url("/v1"))
     telemetry.clock = lambda: float(DAY_1)
     telemetry.record_invocation("serve", "success", "", ("--port",), 12.0)
