@@ -70,6 +70,30 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session(python="3.12")
+def hardening(session: nox.Session) -> None:
+    """The hardening suite with every case, then docs/reliability.md's table from its results.
+
+    `nox -s tests` runs the same tests with a few cases each; this runs hundreds
+    (kill -9 at random points, a minute of 16 concurrent processes, generated input).
+    """
+    session.install(".[dev]")
+    results = Path(session.create_tmp()) / "reliability"
+    if results.exists():
+        for rows in results.iterdir():
+            rows.unlink()
+    session.run(
+        "pytest",
+        "-n",
+        "2",
+        "-m",
+        "hardening",
+        *session.posargs,
+        env={"HARDENING_FULL": "1", "HARDENING_RESULTS": str(results)},
+    )
+    session.run("python", "tools/write_reliability_md.py", str(results))
+
+
+@nox.session(python="3.12")
 def demo(session: nox.Session) -> None:
     """The example tool taken through a scripted tour in a temporary home."""
     session.install(".")

@@ -1,0 +1,67 @@
+"""Write docs/reliability.md's table from the rows the hardening suite reported.
+
+    python tools/write_reliability_md.py RESULTS_FOLDER
+
+Each row says what was tried, in how many cases, what happened and what was
+lost; rows of the same fault reported by several tests are kept apart.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
+START = "<!-- reliability-table:start -->"
+END = "<!-- reliability-table:end -->"
+AREAS = ["Local files", "Process life", "Time", "Network", "Concurrency", "Privacy", "Output"]
+
+
+def load_rows(folder: Path) -> list[dict[str, object]]:
+    rows = []
+    for path in sorted(folder.glob("rows-*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                rows.append(json.loads(line))
+    return rows
+
+
+def escape(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render(rows: list[dict[str, object]]) -> str:
+    def order(row: dict[str, object]) -> tuple[int, str, str]:
+        area = str(row["area"])
+        return (AREAS.index(area) if area in AREAS else len(AREAS), area, str(row["fault"]))
+
+    lines = [
+        "| area | fault or input tried | cases | what happened | lost |",
+        "|---|---|---:|---|---|",
+    ]
+    total = 0
+    for row in sorted(rows, key=order):
+        total += int(row["cases"])  # type: ignore[call-overload]
+        lines.append(
+            f"| {escape(row['area'])} | {escape(row['fault'])} | {int(row['cases']):,} "  # type: ignore[call-overload]
+            f"| {escape(row['outcome'])} | {escape(row['lost'])} |"
+        )
+    lines.append("")
+    lines.append(f"{len(rows)} faults, {total:,} cases in all.")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    rows = load_rows(Path(sys.argv[1]))
+    if not rows:
+        raise SystemExit("no rows: did the hardening suite run with HARDENING_RESULTS set?")
+    page = PAGE.read_text(encoding="utf-8")
+    head, rest = page.split(START, 1)
+    _, tail = rest.split(END, 1)
+    PAGE.write_text(f"{head}{START}\n{render(rows)}\n{END}{tail}", encoding="utf-8")
+    print(f"wrote {len(rows)} rows to {PAGE}")
+
+
+if __name__ == "__main__":
+    main()
