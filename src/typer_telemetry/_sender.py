@@ -14,7 +14,8 @@ Hot path: standard library only.
 
 from __future__ import annotations
 
-import threading
+import _thread
+import contextlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -34,28 +35,34 @@ class Trigger:
     `cancel()` (the invocation ended) makes a waiting thread give up.
     A send already under way is left to finish on its own: the process
     does not wait for it.
+
+    The thread is a bare `_thread` one: nothing here needs what
+    `threading.Thread` adds (joining, names, excepthook), and a tool that has
+    not imported `threading` is spared its import (about 1 ms) on every
+    invocation that could send. Like a daemon thread, nothing waits for it
+    at exit.
     """
 
     def __init__(self, telemetry: Telemetry, delay: float) -> None:
         self._telemetry = telemetry
         self._delay = delay
-        self._wake = threading.Event()
         self._cancelled = False
-        self._thread = threading.Thread(
-            target=self._run, name="typer-telemetry-sender", daemon=True
-        )
-        self._thread.start()
+        # Held until `now()` or `cancel()` releases it; the thread waits on it.
+        self._wake = _thread.allocate_lock()
+        self._wake.acquire()
+        _thread.start_new_thread(self._run, ())
 
     def now(self) -> None:
-        self._wake.set()
+        with contextlib.suppress(RuntimeError):  # already released: once is enough
+            self._wake.release()
 
     def cancel(self) -> None:
         self._cancelled = True
-        self._wake.set()
+        self.now()
 
     def _run(self) -> None:
         try:
-            self._wake.wait(self._delay)
+            self._wake.acquire(True, min(self._delay, _thread.TIMEOUT_MAX))
             if self._cancelled:
                 return
             self._telemetry.send_now(timeout=SEND_TIMEOUT_SECONDS)
