@@ -6,8 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from delivery import ExitDelays, Payload
+from instructions import InstructionCounts, TyperCounts
 from invocations import Audit, ImportProfile, PhaseBreakdown, ShortInvocations
 from recording import ConcurrentInvocations, StoreFigures, ThroughputFigures
+
+from typer_telemetry._store import COMPACT_AT_BYTES
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class Results:
 
     short: ShortInvocations | None = None
     phases: PhaseBreakdown | None = None
+    instructions: InstructionCounts | None = None
     imports: ImportProfile | None = None
     audits: list[Audit] | None = None
     stores: list[StoreFigures] | None = None
@@ -94,6 +98,9 @@ def _intro(info: RunInfo) -> list[str]:
         "project from its source (not editable, so that bytecode is cached as it is",
         "for users) with `posthog`, `opentelemetry-sdk` and",
         "`opentelemetry-exporter-otlp-proto-http`, in a virtual environment of its own.",
+        "The instruction counts of section 1 need valgrind (without it they are",
+        "reported as not measured) and a second environment with Typer 0.25.1, made",
+        "once in `.bench/venv-typer-0.25.1`.",
         "",
         "Every measured process is a real `python` process whose environment is built",
         "from nothing: its own `HOME` and XDG folders, no CI variables, no",
@@ -202,6 +209,158 @@ def _phases(breakdown: PhaseBreakdown) -> list[str]:
         )
     lines += table(["phase", "(a) ms", "(b) ms", "added ms"], rows)
     lines.append("")
+    return lines
+
+
+def millions(instructions: float, signed: bool = False) -> str:
+    return f"{instructions / 1e6:+.1f}" if signed else f"{instructions / 1e6:.1f}"
+
+
+def _version_table(figures: TyperCounts, runs: int) -> list[str]:
+    rows = []
+    for variant in figures.variants:
+        bare = variant.key == "bare"
+        added_ms = figures.added_ms(variant.key)
+        rows.append(
+            [
+                variant.label,
+                millions(variant.median),
+                f"{variant.spread / 1e6:.3f} ({100 * variant.spread / variant.median:.4f}%)"
+                if runs > 1
+                else "",
+                "" if bare else millions(figures.added(variant.key), True),
+                "" if bare else f"{figures.added_percent(variant.key):+.2f}%",
+                f"{figures.ratio(variant.key):.4f}",
+                "" if bare or added_ms is None else ms(added_ms, True),
+            ]
+        )
+    folding = figures.folding
+    if folding is not None:
+        over_recording = folding.median - figures.figures("telemetry").median
+        fold_ms = figures.to_ms(over_recording)
+        rows.append(
+            [
+                folding.label,
+                millions(folding.median),
+                "",
+                f"{millions(over_recording, True)} over (b)",
+                "",
+                f"{folding.median / figures.figures('bare').median:.4f}",
+                "" if fold_ms is None else f"{ms(fold_ms, True)} over (b)",
+            ]
+        )
+    return table(
+        [
+            "variant",
+            "instructions (M)",
+            "spread, max - min (M)",
+            "added (M)",
+            "added %",
+            "ratio",
+            "≈ added ms",
+        ],
+        rows,
+    )
+
+
+def instruction_lines(counts: InstructionCounts) -> list[str]:
+    """Section 1's load-independent part: instructions executed, per variant and Typer version."""
+    lines = ["### Instructions executed (load-independent)", ""]
+    if counts.not_measured:
+        return [*lines, f"Not measured ({counts.not_measured}).", ""]
+    runs = f"{counts.runs} runs each" if counts.runs > 1 else "1 run each"
+    lines += [
+        "Wall time on a shared machine moves by about 10 ms from run to run, more",
+        "than the 5 ms budget. The number of instructions a process executes does",
+        "not depend on the machine's load: (a), (b) and (c) once more, each under",
+        "`valgrind --tool=callgrind`, which counts every instruction of the whole",
+        f"process, all its threads ({runs}, two at a time; the median is shown).",
+        "Each run starts from a fresh copy of the same warm home (config written,",
+        "notice shown, two records in the journal) with `PYTHONHASHSEED=0` and",
+        "bytecode cached, so that every run does the same work; and with the",
+        "long-running threshold raised to 1000 s, because under valgrind a process",
+        "runs about 50 times slower and would cross the default 2 s, starting a",
+        "send a native short run never starts.",
+    ]
+    spreads = [
+        100 * variant.spread / variant.median
+        for figures in counts.versions
+        for variant in figures.variants
+    ]
+    if counts.runs > 1 and spreads:
+        lines.append(f"In this run, repeated runs agreed to within {max(spreads):.4f}%.")
+    else:
+        lines.append("Repeated runs agree to within about 0.01% (a full run shows it).")
+    lines.append("")
+    for figures in counts.versions:
+        rate = figures.rate()
+        lines += [f"Typer {figures.typer_version} ({figures.packages}):", ""]
+        lines += _version_table(figures, counts.runs)
+        lines.append("")
+        fastest_rate = figures.rate(fastest=True)
+        fastest_ms = figures.added_ms_fastest("telemetry") if fastest_rate else None
+        if rate is not None and figures.bare_cpu_ms is not None:
+            lines.append(
+                f"Rate: {rate / 1e6:.2f} M instructions per ms: the bare tool's"
+                f" {millions(figures.figures('bare').median)} M instructions over"
+                f" {ms(figures.bare_cpu_ms)} ms of CPU time, {figures.cpu_source}."
+            )
+            if fastest_rate is not None and fastest_ms is not None:
+                lines.append(
+                    f"At its fastest run's CPU time ({ms(figures.bare_cpu_fastest_ms or 0.0)} ms,"
+                    f" {fastest_rate / 1e6:.2f} M per ms, the rate least slowed by the load)"
+                    f" the added instructions of (b) come to {ms(fastest_ms, True)} ms."
+                )
+            lines.append("")
+        every = figures.fold_every()
+        if figures.folding is not None and every:
+            over = figures.folding.median - figures.figures("telemetry").median
+            lines += [
+                f"The run that folds starts with the journal just under"
+                f" {COMPACT_AT_BYTES // 1024} KiB, so that the record it appends makes it"
+                f" fold the journal into the rollup (and fsync it). That happens about once"
+                f" every {every} invocations (records of {figures.journal_line_bytes} bytes):"
+                f" {over / every / 1e6:.2f} M instructions per invocation on average.",
+                "",
+            ]
+    if len(counts.versions) > 1:
+        header = ["variant"]
+        for figures in counts.versions:
+            header += [f"ratio, Typer {figures.typer_version}", "added %"]
+        rows = []
+        for variant in counts.versions[0].variants[1:]:
+            row: list[object] = [variant.label]
+            for figures in counts.versions:
+                row += [
+                    f"{figures.ratio(variant.key):.4f}",
+                    f"{figures.added_percent(variant.key):+.2f}%",
+                ]
+            rows.append(row)
+        lines += [
+            "Side by side (Typer 0.25.1, the last release built on the Click package,",
+            "does not import pydantic: its start-up is lighter, so the library's share",
+            "is larger):",
+            "",
+            *table(header, rows),
+            "",
+        ]
+    lines += [
+        "*≈ added ms* turns instructions into time at this machine's rate for the",
+        "same workload: the bare tool's instructions divided by its median CPU time",
+        "(user + system). It is an estimate: it assumes the added work runs at the",
+        "tool's average instructions per ms, and it includes no I/O wait (on a short",
+        "run the library's only I/O is a few small file operations, with no fsync;",
+        "a run that folds writes the rollup and fsyncs it). valgrind counts what runs",
+        "in user space: the kernel's work in system calls is not counted, and enters",
+        "the estimate only in proportion, through the CPU time (which includes system",
+        "time). On a loaded machine the measured CPU time is higher, the rate lower",
+        "and the estimate larger; the instruction counts and ratios do not change.",
+        "",
+    ]
+    lines += [f"Note: {note}" for note in counts.notes]
+    if counts.notes:
+        lines.append("")
+    lines += [f"This part took {counts.seconds:.0f} s.", ""]
     return lines
 
 
@@ -521,6 +680,8 @@ def render(info: RunInfo, results: Results, budgets: Sequence[Budget]) -> str:
         lines += _short(results.short)
     if results.phases:
         lines += _phases(results.phases)
+    if results.instructions:
+        lines += instruction_lines(results.instructions)
     if results.imports:
         lines += _imports(results.imports, results.audits)
     if results.stores:

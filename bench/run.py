@@ -37,6 +37,7 @@ from delivery import (
     realistic_batch,
 )
 from harness import PROJECT_DIR, child_environment
+from instructions import measure_instructions
 from invocations import (
     audit_variants,
     build_variants,
@@ -72,6 +73,8 @@ class Settings:
     phase_runs: int
     exit_rounds: int
     records_per_process: int
+    instruction_runs: int
+    cpu_runs: int
     mode: str
 
 
@@ -82,6 +85,8 @@ FULL = Settings(
     phase_runs=15,
     exit_rounds=10,
     records_per_process=2000,
+    instruction_runs=3,
+    cpu_runs=20,
     mode="full",
 )
 QUICK = Settings(
@@ -91,6 +96,8 @@ QUICK = Settings(
     phase_runs=5,
     exit_rounds=3,
     records_per_process=500,
+    instruction_runs=1,
+    cpu_runs=10,
     mode="quick",
 )
 
@@ -162,6 +169,20 @@ def measure(settings: Settings, root: Path, progress: Progress) -> Results:
             progress,
             lambda: measure_phases(
                 by_key["bare"], by_key["telemetry"], homes, root, runs=settings.phase_runs
+            ),
+        )
+        results.instructions = attempt(
+            "1. instructions executed (load-independent)",
+            results,
+            progress,
+            lambda: measure_instructions(
+                root,
+                runs=settings.instruction_runs,
+                cpu_runs=settings.cpu_runs,
+                bare_cpu_ms=[run.cpu_ms for run in results.short.raw["bare"]]
+                if results.short
+                else None,
+                progress=progress,
             ),
         )
         results.imports = attempt(

@@ -26,6 +26,7 @@ class ReceivedRequest:
     path: str
     headers: dict[str, str]
     body: bytes  # as sent (possibly gzipped)
+    reply: Reply | None = None  # how the server answered it (None: not known)
 
     @property
     def content(self) -> bytes:
@@ -63,10 +64,10 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
-                request = ReceivedRequest(
-                    "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body
-                )
                 reply = receiver.reply
+                request = ReceivedRequest(
+                    "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body, reply
+                )
                 with receiver._condition:
                     receiver.requests.append(request)
                     receiver._condition.notify_all()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -131,7 +130,7 @@ def parse_config(data: bytes) -> Config:
     """Check the file's values; a wrong-typed choice reads as unreadable (fail closed)."""
     try:
         values = _parse(data)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # deep nesting in an edited file
         return Config(choice="unreadable")
     enabled = values.pop("enabled", None)
     install_id = values.pop("install_id", None)
@@ -187,6 +186,10 @@ def update_config(paths: Paths, tool_name: str, change: Callable[[Config], Confi
     try:
         ensure_private_dir(paths.config_dir)
         with locked_file(paths.config_dir / ".telemetry.lock", timeout=LOCK_TIMEOUT_SECONDS):
+            for leftover in paths.config_dir.glob(f".{paths.config_file.name}.*.tmp"):
+                # Only a holder of this lock writes the file: a temporary file
+                # now is what a writer killed mid-write left behind.
+                leftover.unlink(missing_ok=True)
             current = read_config(paths.config_file)
             if current.choice == "unreadable":
                 _set_aside(paths.config_file)
@@ -208,6 +211,8 @@ def _set_aside(path: Path) -> None:
 
 def mint_install_id() -> str:
     """A fresh random identifier: nothing about the machine or the user goes into it."""
+    import uuid  # once per machine: not worth its import on every run
+
     return str(uuid.uuid4())
 
 

@@ -11,8 +11,10 @@ again, with the same idempotency key, so the receiver can drop the copy.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import math
 import platform
 import re
 import time
@@ -27,7 +29,13 @@ from ._files import (
     try_locked_file,
     write_private_file,
 )
-from ._schema import SCHEMA_VERSION, SchemaError, validate_envelope, validate_rollup_record
+from ._schema import (
+    ENVELOPE_FIELDS,
+    SCHEMA_VERSION,
+    SchemaError,
+    validate_envelope,
+    validate_rollup_record,
+)
 from ._version import __version__
 from .backends.base import Backend, Batch, DeliveryError
 
@@ -36,6 +44,11 @@ if TYPE_CHECKING:
 
 SEND_LOCK_NAME = "send.lock"
 DELETIONS_NAME = "deletions.json"
+# When the receiver last asked, by Retry-After, to be left alone until: {"not_before": <epoch s>}.
+NOT_BEFORE_NAME = "not-before.json"
+# The longest wait honoured (as in backends/_http.py); a stored time further
+# ahead than this means the clock went back since, and is forgotten.
+MAX_WAIT_SECONDS = 24 * 3600
 REQUEST_TIMEOUT_SECONDS = 10.0
 MAX_PENDING_DELETIONS = 16
 LOCK_TIMEOUT_SECONDS = 2.0
@@ -73,8 +86,19 @@ def build_envelope(tool: str, tool_version: str, install_id: str) -> dict[str, o
 
 
 def idempotency_key(install_id: str, day: str, records: Sequence[Mapping[str, object]]) -> str:
-    """The same install, day and content always give the same key."""
-    content = json.dumps([install_id, day, list(records)], sort_keys=True, separators=(",", ":"))
+    """A fresh key for each new batch; a batch sent again reuses the key noted with it.
+
+    Not derived from the content alone: when more of an already sent day
+    arrives (the clock went back to it), its batch can hold exactly the same
+    counts as the first, and a receiver would drop it as a copy.
+    """
+    import secrets
+
+    content = json.dumps(
+        [install_id, day, list(records), secrets.token_hex(16)],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(content.encode()).hexdigest()[:32]
 
 
@@ -84,11 +108,13 @@ def idempotency_key(install_id: str, day: str, records: Sequence[Mapping[str, ob
 def read_deletions(store_dir: Path) -> list[str]:
     try:
         values = json.loads(read_small_file(store_dir / DELETIONS_NAME, 64 * 1024))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return []
     if not isinstance(values, list):
         return []
-    return [value for value in values if isinstance(value, str)][:MAX_PENDING_DELETIONS]
+    # Only install ids leave in a deletion request: the file may have been edited.
+    is_install_id = next(field.check for field in ENVELOPE_FIELDS if field.name == "install_id")
+    return [value for value in values if is_install_id(value)][:MAX_PENDING_DELETIONS]
 
 
 def write_deletions(store_dir: Path, install_ids: Sequence[str]) -> None:
@@ -105,6 +131,54 @@ def add_pending_deletion(store_dir: Path, install_id: str) -> None:
     """Remember to ask the receiver to delete `install_id`'s data (done by the next send)."""
     with locked_file(_send_lock(store_dir), timeout=LOCK_TIMEOUT_SECONDS):
         write_deletions(store_dir, [*read_deletions(store_dir), install_id])
+
+
+# -- the receiver's Retry-After ------------------------------------------------------
+
+
+def read_not_before(store_dir: Path) -> float | None:
+    """The stored time (seconds since the epoch) before which nothing is sent, if any."""
+    try:
+        document = json.loads(read_small_file(store_dir / NOT_BEFORE_NAME, 4096))
+    except (OSError, ValueError):
+        return None
+    value = document.get("not_before") if isinstance(document, dict) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def write_not_before(store_dir: Path, when: float | None) -> None:
+    path = store_dir / NOT_BEFORE_NAME
+    if when is None:
+        path.unlink(missing_ok=True)
+        return
+    ensure_private_dir(store_dir)
+    write_private_file(path, json.dumps({"not_before": when}).encode())
+
+
+def waiting_until(store_dir: Path, now: float, *, forget: bool = False) -> float | None:
+    """The time the receiver asked to wait for, while it is still ahead of `now`.
+
+    A stored time that has passed does not count; nor does one further ahead
+    than any receiver may ask (MAX_WAIT_SECONDS): the clock went back since.
+    With `forget` (only under the send lock) such a time is deleted.
+    """
+    not_before = read_not_before(store_dir)
+    if not_before is None:
+        return None
+    if math.isfinite(now) and now < not_before <= now + MAX_WAIT_SECONDS:
+        return not_before
+    if forget:
+        write_not_before(store_dir, None)
+    return None
+
+
+def _note_retry_after(store_dir: Path, error: DeliveryError, now: float) -> None:
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(retry_after, (int, float)) and retry_after > 0 and math.isfinite(now):
+        with contextlib.suppress(OSError):
+            write_not_before(store_dir, now + min(float(retry_after), MAX_WAIT_SECONDS))
 
 
 def _send_lock(store_dir: Path) -> Path:
@@ -124,7 +198,9 @@ def send_deletions(store_dir: Path, backend: Backend, *, timeout: float) -> Send
         return _send_deletions_locked(store_dir, backend, deadline)
 
 
-def _send_deletions_locked(store_dir: Path, backend: Backend, deadline: float) -> SendReport:
+def _send_deletions_locked(
+    store_dir: Path, backend: Backend, deadline: float, now: float | None = None
+) -> SendReport:
     pending = read_deletions(store_dir)
     sent: list[str] = []
     try:
@@ -133,6 +209,8 @@ def _send_deletions_locked(store_dir: Path, backend: Backend, deadline: float) -
             sent.append(install_id)
             write_deletions(store_dir, pending[len(sent) :])
     except (DeliveryError, TimeoutError) as error:
+        if now is not None and isinstance(error, DeliveryError):
+            _note_retry_after(store_dir, error, now)
         return SendReport(deletions_sent=tuple(sent), error=str(error))
     return SendReport(deletions_sent=tuple(sent))
 
@@ -144,6 +222,8 @@ def send_pending(
 
     Stops at the first failure: what was not accepted stays pending. With
     `keep_data` (the debug back end, which only prints) nothing is removed.
+    Sends nothing while the receiver's last Retry-After (on a 429 or 503)
+    has not passed by `telemetry.clock`.
     """
     deadline = time.monotonic() + timeout
     store = telemetry.store
@@ -154,10 +234,16 @@ def send_pending(
     with try_locked_file(lock) as taken:
         if not taken:
             return SendReport(skipped="another process is sending")
+        now = telemetry.clock()
+        not_before = waiting_until(store.directory, now, forget=True)
+        if not_before is not None:
+            return SendReport(
+                skipped=f"the receiver asked for nothing before {utc_time(not_before)}"
+            )
         deletions = (
             SendReport()
             if keep_data
-            else _send_deletions_locked(store.directory, backend, deadline)
+            else _send_deletions_locked(store.directory, backend, deadline, now)
         )
         if deletions.error is not None:
             return deletions
@@ -166,24 +252,53 @@ def send_pending(
             return deletions
         today = telemetry.today()
         days_sent: list[str] = []
-        try:
-            for day, records in store.completed_days(today=today).items():
-                batch = Batch(
-                    day=day,
-                    envelope=build_envelope(telemetry.name, telemetry.version, install_id),
-                    # Checked once more on the way out: nothing outside the schema leaves.
-                    records=[validate_rollup_record(record) for record in records],
-                    idempotency_key=idempotency_key(install_id, day, records),
-                )
-                backend.send(batch, timeout=_remaining(deadline))
-                if keep_data:
-                    continue
-                if not store.remove_sent(records, today=today):
-                    return deletions._replace(days_sent=tuple(days_sent), error="store locked")
+
+        def send_day(day: str, key: str, records: list[dict[str, object]], noted: bool) -> bool:
+            """Send one day's batch; False if the store stayed locked."""
+            batch = Batch(
+                day=day,
+                envelope=build_envelope(telemetry.name, telemetry.version, install_id),
+                # Checked once more on the way out: nothing outside the schema leaves.
+                records=[validate_rollup_record(record) for record in records],
+                idempotency_key=key,
+            )
+            if not (keep_data or noted) and not store.note_in_flight(
+                day, key, records, today=today
+            ):
+                return False
+            backend.send(batch, timeout=_remaining(deadline))
+            if keep_data:
+                return True
+            if not store.remove_sent(records, today=today):
+                return False
+            if day not in days_sent:  # a day's late records may follow its batch in flight
                 days_sent.append(day)
+            return True
+
+        locked = "store locked"
+        try:
+            # A batch noted in flight by a sender that never saw it accepted goes
+            # out again first, exactly as it was (see Rollup.in_flight); records
+            # of its day that arrived since follow in a batch of their own.
+            in_flight = None if keep_data else store.in_flight()
+            if in_flight is not None and not send_day(*in_flight, noted=True):
+                return deletions._replace(days_sent=tuple(days_sent), error=locked)
+            for day, records in store.completed_days(today=today).items():
+                key = idempotency_key(install_id, day, records)
+                if not send_day(day, key, records, noted=False):
+                    return deletions._replace(days_sent=tuple(days_sent), error=locked)
         except (DeliveryError, TimeoutError, SchemaError) as error:
+            if isinstance(error, DeliveryError):
+                _note_retry_after(store.directory, error, now)
             return deletions._replace(days_sent=tuple(days_sent), error=str(error))
         return deletions._replace(days_sent=tuple(days_sent))
+
+
+def utc_time(timestamp: float) -> str:
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+    except (OverflowError, ValueError, OSError):  # a clock beyond the platform's dates
+        return f"{timestamp!r} seconds since the epoch"
 
 
 def _remaining(deadline: float) -> float:

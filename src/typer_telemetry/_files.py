@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import time
 from collections.abc import Iterator
@@ -39,10 +40,15 @@ class Paths:
             return cls(*xdg)
         import platformdirs  # every case the shortcut does not settle
 
-        return cls(
-            config_dir=Path(platformdirs.user_config_dir(tool_name, appauthor=False)),
-            state_dir=Path(platformdirs.user_state_dir(tool_name, appauthor=False)),
-        )
+        try:
+            return cls(
+                config_dir=Path(platformdirs.user_config_dir(tool_name, appauthor=False)),
+                state_dir=Path(platformdirs.user_state_dir(tool_name, appauthor=False)),
+            )
+        except RuntimeError:
+            # No home at all (newer platformdirs raise): relative paths, as older
+            # ones return, which ensure_private_dir refuses to create.
+            return cls(Path("~/.config", tool_name), Path("~/.local/state", tool_name))
 
     @property
     def config_file(self) -> Path:
@@ -80,9 +86,21 @@ def ensure_private_dir(path: Path) -> None:
     A symlink in place of the folder is refused rather than followed, so that
     a planted link cannot redirect writes elsewhere.
     """
+    if not path.is_absolute():
+        # No home could be found (no HOME, no passwd entry): a relative "~/..."
+        # would land in whatever folder the tool runs in.
+        raise FileNotFoundError(f"{path} is not an absolute path")
+    # The tool's state folder is ours as much as the store folder in it.
+    owned = (path, path.parent) if path.name == STORE_DIR_NAME else (path,)
+    if any(folder.is_symlink() for folder in owned):
+        raise NotADirectoryError(f"{path} is reached through a symlink")
+    home = os.environ.get("HOME")
     missing: list[Path] = []
     current = path
     while not current.exists() and not current.is_symlink():
+        if home and str(current) == os.path.normpath(home):
+            # A guest does not create the user's home (HOME=/nonexistent means "none").
+            raise FileNotFoundError(f"the home folder {home} does not exist")
         missing.append(current)
         current = current.parent
     for folder in reversed(missing):
@@ -112,9 +130,16 @@ def write_private_file(path: Path, data: bytes) -> None:
 
 
 def read_small_file(path: Path, limit: int) -> bytes:
-    """Read a file we own without following a planted symlink; refuse anything huge."""
-    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    """Read a file we own without following a planted symlink; refuse anything huge.
+
+    Only a regular file is read: opening a named pipe in its place would wait
+    forever for a writer (hence O_NONBLOCK), and a folder cannot be read.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    descriptor = os.open(path, flags)
     with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(f"{path} is not a regular file")
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise ValueError(f"{path} is larger than {limit} bytes")

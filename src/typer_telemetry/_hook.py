@@ -268,6 +268,13 @@ def finish(recorder: Recorder, invocation: Invocation, error: BaseException | No
         command, flags = described
         outcome, error_class = ending
         recorder.record_invocation(command, outcome, error_class, flags, duration_ms)
+    except KeyboardInterrupt:
+        # Ctrl-C while recording (a second one, or one during a slow fold): the
+        # user wants out. Give up this record and let the invocation end as it
+        # was ending (Typer's 130, or the SIGTERM handler's own death), at once
+        # and without a traceback from our internals. A half-done fold is
+        # finished by the next run, as after a kill.
+        return
     except Exception as problem:
         recorder.debug(f"could not record the invocation: {problem!r}")
 

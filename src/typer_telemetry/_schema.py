@@ -103,7 +103,20 @@ def _is_day(value: object) -> bool:
     ):
         return False
     year, month, day = (int(part) for part in value.split("-"))
-    return 2000 <= year <= 9999 and 1 <= month <= 12 and 1 <= day <= 31
+    if not (2000 <= year <= 9999 and 1 <= month <= 12):
+        return False
+    # A real calendar day: a "2026-02-31" from an edited file would make the
+    # date arithmetic of pruning and of the back ends raise.
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    return 1 <= day <= _DAYS_IN_MONTH[month - 1] + (month == 2 and leap)
+
+
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def is_day(value: object) -> bool:
+    """A UTC day the schema allows (YYYY-MM-DD, a real date, years 2000 to 9999)."""
+    return _is_day(value)
 
 
 def is_command_path(value: object) -> bool:

@@ -20,10 +20,12 @@ whose number says so (deleted next time): nothing is lost or counted twice.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -40,13 +42,18 @@ from ._files import (
 )
 from ._schema import (
     DURATION_BUCKET_COUNT,
+    MAX_COUNT,
     SchemaError,
     bucket_index,
+    is_day,
     validate_observation,
     validate_rollup_record,
 )
 
 JOURNAL_NAME = "journal.log"
+# Records dropped because the journal was full and could not be folded are
+# counted here, one short line each, folded into `dropped` like a journal.
+DROPPED_NAME = "dropped.log"
 ROLLUP_NAME = "rollup.json"
 LOCK_NAME = "compact.lock"
 _SEGMENT = r"segment-(\d{1,18})\.log\Z"
@@ -63,9 +70,14 @@ MAX_KEYS_PER_DAY = 256
 SEGMENT_LOCK_TIMEOUT_SECONDS = 0.5
 LOCK_WAIT_SECONDS = 2.0
 FULL_JOURNAL_WAIT_SECONDS = 0.5
+MAX_DROPPED_BYTES = 64 * 1024  # about 2,500 drops counted while folding stays stuck
+MAX_SEGMENT_NUMBER = 10**18 - 1  # segment names hold at most 18 digits
 
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+# A named pipe planted in place of a file must not block us (open waits for a peer).
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 Key = tuple[str, str, str, str, tuple[str, ...]]
 T = TypeVar("T")
@@ -147,6 +159,12 @@ class Rollup:
         self.merged_through = merged_through
         self.aggregates: dict[Key, _Aggregate] = {}
         self.dropped: dict[str, int] = {}
+        # The batch being sent: (day, idempotency key, records), still counted in
+        # `aggregates`. Noted before it leaves, so that a batch whose answer was
+        # lost goes out again exactly as it was, under its key, even if more of
+        # that day arrived since: merged into a new batch under a new key, a
+        # receiver that did store the first one would count it twice.
+        self.in_flight: tuple[str, str, list[dict[str, object]]] | None = None
 
     def _slot(self, key: Key) -> _Aggregate | None:
         aggregate = self.aggregates.get(key)
@@ -167,6 +185,18 @@ class Rollup:
         duration = values["duration_ms"]
         assert isinstance(duration, (int, float))
         slot.add_one(float(duration))
+
+    def add_line(self, line: bytes) -> bool:
+        """Fold one journal line (an invocation, or a counted drop); False if outside the schema."""
+        values = _parse_observation(line)
+        if values is not None:
+            self.add_observation(values)
+            return True
+        day = _parse_dropped(line)
+        if day is None:
+            return False
+        self.dropped[day] = self.dropped.get(day, 0) + 1
+        return True
 
     def add_record(self, record: dict[str, object]) -> None:
         key = _key_of(record)
@@ -198,15 +228,33 @@ class Rollup:
         ]
         # Minimum and maximum cannot be taken apart; the remainder keeps the wider range.
 
-    def prune(self, oldest_day: str) -> bool:
-        """Forget days before `oldest_day` (the documented retention); True if any were."""
+    def prune(self, today: str) -> bool:
+        """Forget days outside the kept window around `today`; True if any were.
+
+        Days more than MAX_PENDING_DAYS before today are deleted (the
+        documented retention). Days more than MAX_PENDING_DAYS after today
+        were recorded under a clock set far ahead: kept, a day dated 2100
+        would wait, visible and unsent, until 2100. They are deleted as well
+        and counted as dropped under today. With an unusable clock (before
+        2000, past 9999) nothing is pruned: a machine whose clock fell back to
+        1970 keeps its data until the clock is right again.
+        """
+        window = _kept_window(today)
+        if window is None:
+            return False
+        oldest_day, newest_day = window
         old_keys = [key for key in self.aggregates if key[0] < oldest_day]
-        old_days = [day for day in self.dropped if day < oldest_day]
-        for key in old_keys:
+        future_keys = [key for key in self.aggregates if key[0] > newest_day]
+        old_days = [day for day in self.dropped if day < oldest_day or day > newest_day]
+        future_count = sum(self.aggregates[key].count for key in future_keys)
+        future_count += sum(self.dropped[day] for day in old_days if day > newest_day)
+        for key in old_keys + future_keys:
             del self.aggregates[key]
         for day in old_days:
             del self.dropped[day]
-        return bool(old_keys or old_days)
+        if future_count:
+            self.dropped[today] = self.dropped.get(today, 0) + future_count
+        return bool(old_keys or future_keys or old_days)
 
     def records(self) -> list[dict[str, object]]:
         """The rollup records, in schema field order, sorted by day then key."""
@@ -243,12 +291,21 @@ def _key_of(values: dict[str, object]) -> Key:
     )
 
 
+def _parse_dropped(line: bytes) -> str | None:
+    """The day of a `{"dropped":"<day>"}` line (a record counted as dropped), else None."""
+    prefix = b'{"dropped":"'
+    if not line.startswith(prefix) or len(line) != len(prefix) + 12 or not line.endswith(b'"}'):
+        return None
+    day = line[len(prefix) : -2].decode("ascii", "replace")
+    return day if is_day(day) else None
+
+
 def _parse_observation(line: bytes) -> dict[str, object] | None:
     import json
 
     try:
         values = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(values, dict) or set(values) != {
         "day",
@@ -296,30 +353,59 @@ class RollupStore:
     def append(self, observation: Observation, *, today: str) -> None:
         """Add one invocation to the journal; fold the journal when it has grown."""
         line = observation.journal_line()
-        size = self._append_line(line)
+        try:
+            size = self._append_line(line)
+        except LockUnavailable:
+            size = None  # a stuck process holds the journal: folding moves it aside
         if size is None:
             # The journal is full: other processes outran folding. Fold it
             # (waiting briefly for a fold under way) and try once more.
             if self._with_lock(lambda: self._compact_locked(today), FULL_JOURNAL_WAIT_SECONDS):
                 size = self._append_line(line)
             if size is None:
-                self._debug("the journal is full and cannot be folded now; record dropped")
+                self._count_dropped(observation.day)
                 return
         if size >= COMPACT_AT_BYTES:
             self.compact(today=today)
 
-    def _open_journal(self) -> int:
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC
+    def _count_dropped(self, day: str) -> None:
+        """Count a record that found no room, so that `status` shows it as dropped."""
+        marker = f'\n{{"dropped":"{day}"}}'.encode("ascii")
         try:
-            return os.open(self.journal_path, flags, PRIVATE_FILE_MODE)
+            counted = self._append_line(marker, DROPPED_NAME, MAX_DROPPED_BYTES) is not None
+        except OSError as error:
+            self._debug(f"the journal is full and cannot be folded now; record dropped ({error})")
+            return
+        self._debug(
+            "the journal is full and cannot be folded now; record dropped"
+            + (" (counted)" if counted else " (too many to count until folding resumes)")
+        )
+
+    def _open_journal(self, name: str = JOURNAL_NAME) -> int:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC | _O_NONBLOCK
+        if not _O_DIRECTORY:  # pragma: no cover - no O_DIRECTORY (Windows)
+            ensure_private_dir(self.directory)
+            return os.open(self.directory / name, flags, PRIVATE_FILE_MODE)
+        # Opened through the folder's own descriptor, taken without following a
+        # link: a symlink planted in place of the store folder is never written through.
+        folder_flags = os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC
+        try:
+            folder = os.open(self.directory, folder_flags)
         except FileNotFoundError:
             ensure_private_dir(self.directory)
-            return os.open(self.journal_path, flags, PRIVATE_FILE_MODE)
+            folder = os.open(self.directory, folder_flags)
+        try:
+            return os.open(name, flags, PRIVATE_FILE_MODE, dir_fd=folder)
+        finally:
+            os.close(folder)
 
-    def _append_line(self, line: bytes) -> int | None:
+    def _append_line(
+        self, line: bytes, name: str = JOURNAL_NAME, limit: int = MAX_JOURNAL_BYTES
+    ) -> int | None:
         """Append under a shared lock on the live journal; returns its new size."""
+        path = self.directory / name
         for _attempt in range(8):
-            descriptor = self._open_journal()
+            descriptor = self._open_journal(name)
             try:
                 # A folder takes the exclusive lock only after renaming the
                 # journal away, so a refused lock or a changed inode both
@@ -327,13 +413,15 @@ class RollupStore:
                 if not try_lock(descriptor, shared=True):
                     continue
                 opened = os.fstat(descriptor)
+                if not stat.S_ISREG(opened.st_mode):
+                    raise OSError(f"{path} is not a regular file")
                 try:
-                    live = os.stat(self.journal_path, follow_symlinks=False)
+                    live = os.stat(path, follow_symlinks=False)
                 except FileNotFoundError:
                     continue
                 if (opened.st_ino, opened.st_dev) != (live.st_ino, live.st_dev):
                     continue
-                if opened.st_size + len(line) > MAX_JOURNAL_BYTES:
+                if opened.st_size + len(line) > limit:
                     return None
                 written = os.write(descriptor, line)
                 if written != len(line):
@@ -376,16 +464,21 @@ class RollupStore:
         segments = self._segments()
         for number, path in segments:
             if number <= rollup.merged_through:  # folded before a crash; now just garbage
-                path.unlink(missing_ok=True)
+                self._remove(path)
         segments = [(number, path) for number, path in segments if number > rollup.merged_through]
         next_number = max([rollup.merged_through, *(number for number, _ in segments)]) + 1
-        try:
-            if self.journal_path.stat().st_size > 0:
+        for name in (JOURNAL_NAME, DROPPED_NAME):
+            try:
+                found = os.stat(self.directory / name, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            # Only a regular file of ours is folded; anything else in its place
+            # (a folder, a pipe, a link) is left alone and appending to it fails.
+            if stat.S_ISREG(found.st_mode) and found.st_size > 0:
                 target = self.directory / f"segment-{next_number}.log"
-                os.rename(self.journal_path, target)
+                os.rename(self.directory / name, target)
                 segments.append((next_number, target))
-        except FileNotFoundError:
-            pass
+                next_number += 1
 
         folded: list[Path] = []
         for number, path in segments:
@@ -393,35 +486,53 @@ class RollupStore:
             if lines is None:
                 break  # a writer is stuck on it; keep order, fold it next time
             for line in lines:
-                values = _parse_observation(line)
-                if values is None:
-                    if line.strip():
-                        self._debug("a journal line outside the schema was dropped")
-                    continue
-                rollup.add_observation(values)
+                if not rollup.add_line(line) and line.strip():
+                    self._debug("a journal line outside the schema was dropped")
             rollup.merged_through = number
             folded.append(path)
 
-        pruned = rollup.prune(_oldest_kept_day(today))
+        pruned = rollup.prune(today)
         for record in sent:
             rollup.subtract(record)
+        if sent:
+            rollup.in_flight = None  # accepted: taken out in the same write
         if folded or pruned or sent:
             self._write_rollup(rollup)
         for path in folded:
-            path.unlink(missing_ok=True)
+            self._remove(path)
         return rollup
 
-    def _read_segment(self, path: Path) -> list[bytes] | None:
-        descriptor = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
+    def _remove(self, path: Path) -> None:
         try:
+            path.unlink(missing_ok=True)
+        except OSError as error:  # a folder someone made under a segment's name
+            self._debug(f"cannot remove {path.name}: {error}")
+
+    def _read_segment(self, path: Path) -> list[bytes] | None:
+        """The segment's lines; None while a writer holds it; [] if it is no file of ours."""
+        try:
+            descriptor = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | _O_NONBLOCK)
+        except OSError as error:  # a planted link, or a folder we may not read
+            self._debug(f"{path.name} cannot be read ({error}); skipped")
+            return []
+        try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                self._debug(f"{path.name} is not a regular file; skipped")
+                return []
             try:
                 wait_lock(descriptor, shared=False, timeout=SEGMENT_LOCK_TIMEOUT_SECONDS)
             except LockUnavailable:
                 self._debug(f"{path.name} is still held by a writer; folding it later")
                 return None
+            # Journals are capped at MAX_JOURNAL_BYTES (a little more under
+            # concurrent appends); a bigger one is not ours to read whole.
             chunks = []
-            while chunk := os.read(descriptor, 1 << 16):
+            size = 0
+            while size <= 2 * MAX_JOURNAL_BYTES and (chunk := os.read(descriptor, 1 << 16)):
                 chunks.append(chunk)
+                size += len(chunk)
+            if size > 2 * MAX_JOURNAL_BYTES:
+                self._debug(f"{path.name} is larger than a journal can be; its rest was dropped")
         finally:
             os.close(descriptor)
         return b"".join(chunks).split(b"\n")
@@ -444,16 +555,18 @@ class RollupStore:
             ):
                 raise SchemaError("not a rollup file of this version")
             merged_through = document["merged_through"]
-            if not isinstance(merged_through, int) or merged_through < 0:
+            if not isinstance(merged_through, int) or not 0 <= merged_through < MAX_SEGMENT_NUMBER:
                 raise SchemaError("bad segment number")
             rollup = Rollup(merged_through=merged_through)
             for record in document["records"]:
                 rollup.add_record(validate_rollup_record(record))
             for day, count in dict(document.get("dropped", {})).items():
-                if isinstance(day, str) and isinstance(count, int) and count > 0:
+                # Only schema days and plausible counts: the file may have been edited.
+                if is_day(day) and isinstance(count, int) and 0 < count <= MAX_COUNT:
                     rollup.dropped[day] = count
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
             return self._bad_rollup(str(error), set_aside_if_bad)
+        rollup.in_flight = _parse_in_flight(document.get("in_flight"))
         return rollup
 
     def _bad_rollup(self, why: str, set_aside: bool) -> Rollup:
@@ -479,6 +592,9 @@ class RollupStore:
             "records": rollup.records(),
             "dropped": dict(sorted(rollup.dropped.items())),
         }
+        if rollup.in_flight is not None:
+            day, key, records = rollup.in_flight
+            document["in_flight"] = {"day": day, "idempotency_key": key, "records": records}
         data = json.dumps(document, separators=(",", ":")).encode("utf-8")
         write_private_file(self.rollup_path, data)
 
@@ -490,20 +606,21 @@ class RollupStore:
             return Rollup()
         rollup = self._load_rollup(set_aside_if_bad=False)
         paths = [path for number, path in self._segments() if number > rollup.merged_through]
-        paths.append(self.journal_path)
+        paths += [self.journal_path, self.directory / DROPPED_NAME]
         for path in paths:
             for line in _read_lines(path):
-                values = _parse_observation(line)
-                if values is not None:
-                    rollup.add_observation(values)
+                rollup.add_line(line)
         return rollup
 
     def pending(self, *, today: str) -> list[dict[str, object]]:
         """The rollup records waiting to be sent, exactly as they would be sent."""
         if self.directory.is_dir():
-            self.compact(today=today)
+            try:
+                self.compact(today=today)
+            except OSError as error:  # what can be read is still shown
+                self._debug(f"cannot fold the journal now: {error}")
         rollup = self.snapshot()
-        rollup.prune(_oldest_kept_day(today))
+        rollup.prune(today)
         return rollup.records()
 
     def _with_lock(self, action: Callable[[], T], timeout: float = LOCK_WAIT_SECONDS) -> T | None:
@@ -523,9 +640,15 @@ class RollupStore:
             os.close(descriptor)
 
     def completed_days(self, *, today: str) -> dict[str, list[dict[str, object]]]:
-        """The folded records of every day before `today`, by day, oldest first."""
+        """The folded records of every day before `today`, by day, oldest first.
+
+        None at all while the clock is unusable (see `Rollup.prune`): which
+        days are completed is then unknown.
+        """
         rollup = self._with_lock(lambda: self._compact_locked(today))
         by_day: dict[str, list[dict[str, object]]] = {}
+        if not is_day(today):
+            return by_day
         for record in rollup.records() if rollup is not None else []:
             day = str(record["day"])
             if day < today:
@@ -533,38 +656,76 @@ class RollupStore:
         return by_day
 
     def remove_sent(self, records: Sequence[dict[str, object]], *, today: str) -> bool:
-        """Take out records a receiver accepted; False if the store stayed locked."""
+        """Take out records a receiver accepted (and the batch in flight); False if locked."""
         return self._with_lock(lambda: self._compact_locked(today, sent=records)) is not None
+
+    def in_flight(self) -> tuple[str, str, list[dict[str, object]]] | None:
+        """The batch a sender noted before sending it and has not seen accepted, if any."""
+        return (
+            self._load_rollup(set_aside_if_bad=False).in_flight if self.directory.is_dir() else None
+        )
+
+    def note_in_flight(
+        self, day: str, key: str, records: Sequence[dict[str, object]], *, today: str
+    ) -> bool:
+        """Note a batch before sending it (under the send lock); False if the store is locked."""
+
+        def note() -> bool:
+            rollup = self._compact_locked(today)
+            rollup.in_flight = (day, key, list(records))
+            self._write_rollup(rollup)
+            return True
+
+        return self._with_lock(note) is not None
 
     def dropped(self) -> dict[str, int]:
         return dict(sorted(self.snapshot().dropped.items()))
 
     def clear(self) -> None:
         """Delete all pending data now (disable and reset): off is off."""
-        if not self.directory.is_dir():
-            return
-        descriptor = os.open(
-            self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT | _O_NOFOLLOW, PRIVATE_FILE_MODE
-        )
-        try:
+        if self.directory.is_symlink() or not self.directory.is_dir():
+            return  # a planted link: what it points to is not ours to delete
+        with contextlib.ExitStack() as stack:
             try:
+                descriptor = os.open(
+                    self.directory / LOCK_NAME,
+                    os.O_RDWR | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC,
+                    PRIVATE_FILE_MODE,
+                )
+                stack.callback(os.close, descriptor)
                 wait_lock(descriptor, shared=False, timeout=2.0)
-            except LockUnavailable:
-                self._debug("a stuck process holds the store lock; deleting anyway")
+            except OSError:  # LockUnavailable included
+                self._debug("the store lock is stuck or unusable; deleting anyway")
             for path in _store_files(self.directory):
-                path.unlink(missing_ok=True)
-        finally:
-            os.close(descriptor)
+                self._remove(path)
 
 
 def _store_files(directory: Path) -> Iterator[Path]:
     for entry in os.scandir(directory):
         if (
-            entry.name in (JOURNAL_NAME, ROLLUP_NAME)
+            entry.name in (JOURNAL_NAME, ROLLUP_NAME, DROPPED_NAME)
             or re.match(_SEGMENT, entry.name)
             or entry.name.startswith(f"{ROLLUP_NAME}.unusable-")
         ):
             yield Path(entry.path)
+
+
+def _parse_in_flight(value: object) -> tuple[str, str, list[dict[str, object]]] | None:
+    """The noted batch of a rollup file; None if there is none or it is unusable."""
+    if not isinstance(value, dict):
+        return None
+    day, key, records = value.get("day"), value.get("idempotency_key"), value.get("records")
+    if not (isinstance(day, str) and isinstance(key, str) and isinstance(records, list)):
+        return None
+    if len(key) != 32 or not set(key) <= set("0123456789abcdef"):  # an idempotency_key
+        return None
+    try:
+        checked = [validate_rollup_record(record) for record in records]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    if not checked or any(record["day"] != day for record in checked):
+        return None
+    return day, key, checked
 
 
 def _read_lines(path: Path) -> Iterable[bytes]:
@@ -574,8 +735,14 @@ def _read_lines(path: Path) -> Iterable[bytes]:
         return ()
 
 
-def _oldest_kept_day(today: str) -> str:
+def _kept_window(today: str) -> tuple[str, str] | None:
+    """The first and last day kept pending; None when `today` is no usable day."""
     import datetime
 
-    day = datetime.date.fromisoformat(today) - datetime.timedelta(days=MAX_PENDING_DAYS)
-    return day.isoformat()
+    if not is_day(today):  # a clock before 2000 or past 9999 (or beyond the platform's)
+        return None
+    current = datetime.date.fromisoformat(today)
+    span = datetime.timedelta(days=MAX_PENDING_DAYS)
+    oldest = current - span
+    newest = current + span if current <= datetime.date.max - span else datetime.date.max
+    return oldest.isoformat(), newest.isoformat()

@@ -30,8 +30,16 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+# What `utc_day` says for a clock the platform cannot turn into a date. It is
+# no schema day, so nothing is recorded, pruned or sent until the clock is sane.
+UNUSABLE_DAY = "0000-00-00"
+
+
 def utc_day(timestamp: float) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(timestamp))
+    try:
+        return time.strftime("%Y-%m-%d", time.gmtime(timestamp))
+    except (OverflowError, ValueError, OSError):
+        return UNUSABLE_DAY
 
 
 class Telemetry:
@@ -273,11 +281,7 @@ class Telemetry:
             self.debug(f"not recording: {decision.reason}")
             return
         if config.install_id is None or not config.notice_shown:
-            config, notice_now = self._claim_identity()
-            if notice_now:
-                from ._notice import show_notice
-
-                show_notice(self.name, self.env_prefix)
+            config = self._claim_identity()
             decision = self.decide(config)
             if not decision.enabled:
                 return
@@ -287,22 +291,26 @@ class Telemetry:
         self.store.append(observation, today=day)
         self.debug(f"recorded {observation}")
 
-    def _claim_identity(self) -> tuple[Config, bool]:
-        """Mint the install id and mark the notice shown; True if this run shows it.
+    def _claim_identity(self) -> Config:
+        """Mint the install id, show the notice if no run has, and mark it shown.
 
-        Raises ConfigUnwritable when the file cannot be written: then the run
-        records nothing (fail closed), rather than print the notice forever.
+        Raises ConfigUnwritable when the folder or lock cannot be made: then
+        the run records nothing (fail closed), rather than print the notice
+        forever. The notice is printed under the config lock (one process of
+        many simultaneous first runs prints it) and before the file says
+        "shown": a run killed between the two shows it again next time, so
+        the user is told at least once before anything is recorded.
         """
         from ._config import update_config, with_identity
 
-        shown_by_this_run = False
-
         def change(current: Config) -> Config:
-            nonlocal shown_by_this_run
-            shown_by_this_run = not current.notice_shown
+            if not current.notice_shown:
+                from ._notice import show_notice
+
+                show_notice(self.name, self.env_prefix)
             return with_identity(current)
 
-        return update_config(self.paths, self.name, change), shown_by_this_run
+        return update_config(self.paths, self.name, change)
 
     # -- the user's commands ------------------------------------------------
 
@@ -334,6 +342,7 @@ class Telemetry:
             "pending": pending,
             "dropped": dropped,
             "pending_deletions": self.pending_deletions(),
+            "send_not_before": self.send_not_before(),
         }
 
     def enable(self) -> Decision:
@@ -393,6 +402,16 @@ class Telemetry:
         if backend is None:
             return SendReport(skipped="no endpoint or back end is configured")
         return send_deletions(self.store.directory, backend, timeout=timeout)
+
+    def send_not_before(self) -> str | None:
+        """Until when (UTC, ISO 8601) nothing is sent: the receiver's last Retry-After."""
+        from ._delivery import utc_time, waiting_until
+
+        try:
+            not_before = waiting_until(self.store.directory, self.clock())
+        except OSError:
+            return None
+        return None if not_before is None else utc_time(not_before)
 
     def pending_deletions(self) -> list[str]:
         from ._delivery import read_deletions

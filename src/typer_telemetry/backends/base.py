@@ -13,7 +13,16 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 
 class DeliveryError(Exception):
-    """The receiver did not accept the request (network error, timeout, refusal, garbage)."""
+    """The receiver did not accept the request (network error, timeout, refusal, garbage).
+
+    `retry_after` is how many seconds the receiver asked to be left alone
+    (a 429 or 503 reply's `Retry-After`); the sender then sends nothing to it
+    before that time.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Batch(NamedTuple):
