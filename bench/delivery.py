@@ -178,7 +178,7 @@ def realistic_batch(records: Sequence[Mapping[str, object]], tool_version: str) 
         day=day,
         envelope=build_envelope("benchtool", tool_version, install_id),
         records=list(records),
-        idempotency_key=idempotency_key(install_id, day, records),
+        idempotency_key=idempotency_key(install_id, day, records, 1),
     )
 
 

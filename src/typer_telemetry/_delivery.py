@@ -85,17 +85,22 @@ def build_envelope(tool: str, tool_version: str, install_id: str) -> dict[str, o
     )
 
 
-def idempotency_key(install_id: str, day: str, records: Sequence[Mapping[str, object]]) -> str:
-    """A fresh key for each new batch; a batch sent again reuses the key noted with it.
+def idempotency_key(
+    install_id: str, day: str, records: Sequence[Mapping[str, object]], folded_through: int
+) -> str:
+    """The batch's key, derived from the install id, the day, its records and the store's state.
 
-    Not derived from the content alone: when more of an already sent day
-    arrives (the clock went back to it), its batch can hold exactly the same
-    counts as the first, and a receiver would drop it as a copy.
+    The same pending data always gives the same key, so a receiver drops a
+    batch it already accepted when the answer was lost (a batch noted in
+    flight goes out again under its noted key in any case). The content alone
+    is not enough: when more of an already sent day arrives (the clock went
+    back to it), its batch can hold exactly the counts of the first, and a
+    receiver would drop it as a copy; those records came through a later
+    segment, so `folded_through` (the store's last folded segment) tells the
+    two apart.
     """
-    import secrets
-
     content = json.dumps(
-        [install_id, day, list(records), secrets.token_hex(16)],
+        [install_id, day, list(records), folded_through],
         sort_keys=True,
         separators=(",", ":"),
     )
@@ -283,8 +288,9 @@ def send_pending(
             in_flight = None if keep_data else store.in_flight()
             if in_flight is not None and not send_day(*in_flight, noted=True):
                 return deletions._replace(days_sent=tuple(days_sent), error=locked)
-            for day, records in store.completed_days(today=today).items():
-                key = idempotency_key(install_id, day, records)
+            folded_through, completed = store.completed_days(today=today)
+            for day, records in completed.items():
+                key = idempotency_key(install_id, day, records, folded_through)
                 if not send_day(day, key, records, noted=False):
                     return deletions._replace(days_sent=tuple(days_sent), error=locked)
         except (DeliveryError, TimeoutError, SchemaError) as error:

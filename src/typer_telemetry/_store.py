@@ -639,21 +639,24 @@ class RollupStore:
         finally:
             os.close(descriptor)
 
-    def completed_days(self, *, today: str) -> dict[str, list[dict[str, object]]]:
+    def completed_days(self, *, today: str) -> tuple[int, dict[str, list[dict[str, object]]]]:
         """The folded records of every day before `today`, by day, oldest first.
 
+        Also the number of the last segment folded into them: records that
+        reach a day after a batch of it was sent come through a later segment,
+        so (day, records, that number) never repeats for different data.
         None at all while the clock is unusable (see `Rollup.prune`): which
         days are completed is then unknown.
         """
         rollup = self._with_lock(lambda: self._compact_locked(today))
         by_day: dict[str, list[dict[str, object]]] = {}
-        if not is_day(today):
-            return by_day
-        for record in rollup.records() if rollup is not None else []:
+        if rollup is None or not is_day(today):
+            return 0, by_day
+        for record in rollup.records():
             day = str(record["day"])
             if day < today:
                 by_day.setdefault(day, []).append(record)
-        return by_day
+        return rollup.merged_through, by_day
 
     def remove_sent(self, records: Sequence[dict[str, object]], *, today: str) -> bool:
         """Take out records a receiver accepted (and the batch in flight); False if locked."""
