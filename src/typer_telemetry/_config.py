@@ -12,11 +12,13 @@ import contextlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._consent import StoredChoice
 from ._files import Paths, ensure_private_dir, locked_file, read_small_file, write_private_file
 from ._schema import ENVELOPE_FIELDS
+
+if TYPE_CHECKING:
+    from ._consent import StoredChoice
 
 MAX_CONFIG_BYTES = 64 * 1024
 LOCK_TIMEOUT_SECONDS = 1.0

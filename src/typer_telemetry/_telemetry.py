@@ -8,11 +8,11 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ._consent import Decision, Policy, decide, decided_by_environment, env_prefix, is_set
+from ._consent import Decision, decide, decided_by_environment, env_prefix, is_set
 from ._hook import TELEMETRY_GROUP_NAME, instrumented_group_class
 from ._sender import LONG_RUNNING_ATTRIBUTE, Trigger, sending_possible
 
@@ -20,14 +20,18 @@ from ._sender import LONG_RUNNING_ATTRIBUTE, Trigger, sending_possible
 # needed: a run with telemetry switched off by the environment never loads them.
 if TYPE_CHECKING:
     from ._config import Config
+    from ._consent import Policy
     from ._delivery import SendReport
     from ._files import Paths
     from ._store import RollupStore
     from .backends.base import Backend
 
-TyperApp = TypeVar("TyperApp", bound=typer.Typer)
-P = ParamSpec("P")
-R = TypeVar("R")
+if TYPE_CHECKING:  # type variables cost an import-time call each; only the checker needs them
+    from typing import ParamSpec, TypeVar
+
+    TyperApp = TypeVar("TyperApp", bound=typer.Typer)
+    P = ParamSpec("P")
+    R = TypeVar("R")
 
 
 # What `utc_day` says for a clock the platform cannot turn into a date. It is
