@@ -172,10 +172,15 @@ def test_a_failed_send_keeps_the_data_pending(tool: Tool, receiver: Receiver, fa
     }
     receiver.respond(**replies.get(failure, {}))  # type: ignore[arg-type]
     env = on(DAY_2, endpoint, OUTSIDE_TOOL_TELEMETRY_DEBUG="0")
-    process = tool.popen("wait", "--seconds", "0.6", env=env)
-    if failure != "refused":
+    if failure == "refused":  # nothing to see arrive: a run long enough to try
+        process = tool.popen("wait", "--seconds", "0.6", env=env)
+        process.communicate(timeout=30)
+    else:  # the run lasts until the failing request has arrived
+        process = tool.popen("wait", "--until-stdin-closes", env=env)
+        assert process.stdout is not None
+        assert process.stdout.readline() == "ready\n"
         receiver.wait_for(1)
-    process.communicate(timeout=30)
+        process.communicate(input="", timeout=30)
     assert process.returncode == 0
     assert pending_days(tool, env) == ["2026-03-10", "2026-03-11"]
 
@@ -255,11 +260,20 @@ def test_debug_prints_the_payload_instead_of_sending_and_keeps_it(
     endpoint = receiver.url("/v1")
     tool.run("hello", "x", env=on(DAY_1, endpoint))
     env = on(DAY_2, endpoint, OUTSIDE_TOOL_TELEMETRY_DEBUG="1")
-    result = tool.run("wait", "--seconds", "0.8", env=env)
-    assert result.returncode == 0
-    assert result.stdout == "ready\nwaited\n"
-    assert "would send" in result.stderr
-    shown = result.stderr.split("would send:\n", 1)[1]
+    process = tool.popen("wait", "--until-stdin-closes", env=env)
+    assert process.stderr is not None
+    shown_so_far = ""
+    while "would send" not in shown_so_far:  # the run lasts until the payload is shown
+        line = process.stderr.readline()
+        assert line, "the payload was never shown"
+        shown_so_far += line
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.close()
+    # Read on through the same buffered streams (communicate() would skip what they hold).
+    stdout, stderr = process.stdout.read(), process.stderr.read()
+    assert process.wait(timeout=30) == 0
+    assert stdout == "ready\nwaited\n"
+    shown = (shown_so_far + stderr).split("would send:\n", 1)[1]
     document = json.JSONDecoder().raw_decode(shown)[0]
     assert document["day"] == "2026-03-10"
     assert list(receiver) == []
