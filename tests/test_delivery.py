@@ -267,7 +267,8 @@ def test_debug_prints_the_payload_instead_of_sending_and_keeps_it(
         line = process.stderr.readline()
         assert line, "the payload was never shown"
         shown_so_far += line
-    assert process.stdin is not None and process.stdout is not None
+    assert process.stdin is not None
+    assert process.stdout is not None
     process.stdin.close()
     # Read on through the same buffered streams (communicate() would skip what they hold).
     stdout, stderr = process.stdout.read(), process.stderr.read()
