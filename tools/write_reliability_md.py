@@ -31,6 +31,22 @@ def escape(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def merge(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """One row per area, outcome and loss: the faults that behaved alike are listed together."""
+    merged: dict[tuple[str, str, str], dict[str, object]] = {}
+    for row in rows:
+        key = (str(row["area"]), str(row["outcome"]), str(row["lost"]))
+        if key not in merged:
+            merged[key] = {**row, "faults": [str(row["fault"])], "cases": 0}
+        entry = merged[key]
+        if str(row["fault"]) not in entry["faults"]:  # type: ignore[operator]
+            entry["faults"].append(str(row["fault"]))  # type: ignore[attr-defined]
+        entry["cases"] = int(entry["cases"]) + int(row["cases"])  # type: ignore[call-overload]
+    for entry in merged.values():
+        entry["fault"] = "; ".join(sorted(entry["faults"]))  # type: ignore[call-overload]
+    return list(merged.values())
+
+
 def render(rows: list[dict[str, object]]) -> str:
     def order(row: dict[str, object]) -> tuple[int, str, str]:
         area = str(row["area"])
@@ -41,14 +57,18 @@ def render(rows: list[dict[str, object]]) -> str:
         "|---|---|---:|---|---|",
     ]
     total = 0
-    for row in sorted(rows, key=order):
+    merged = merge(rows)
+    for row in sorted(merged, key=order):
         total += int(row["cases"])  # type: ignore[call-overload]
         lines.append(
             f"| {escape(row['area'])} | {escape(row['fault'])} | {int(row['cases']):,} "  # type: ignore[call-overload]
             f"| {escape(row['outcome'])} | {escape(row['lost'])} |"
         )
     lines.append("")
-    lines.append(f"{len(rows)} faults, {total:,} cases in all.")
+    lines.append(
+        f"{len(rows)} faults and inputs in {len(merged)} rows (faults that behaved alike share a"
+        f" row), {total:,} cases in all."
+    )
     return "\n".join(lines)
 
 
