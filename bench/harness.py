@@ -35,6 +35,8 @@ def child_environment(home: Path, extra: Mapping[str, str] | None = None) -> dic
     Built from nothing rather than filtered from the runner's own environment,
     so no CI variable, opt-out, telemetry setting or Python flag leaks in.
     """
+    # A user's home exists: the library records nothing into a home that does not.
+    home.mkdir(parents=True, exist_ok=True)
     environment = {
         "PATH": os.pathsep.join([str(Path(PYTHON).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": str(home),
