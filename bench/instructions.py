@@ -53,7 +53,8 @@ from harness import (
 )
 from invocations import EXPECTED_OUTPUT, SHORT_COMMAND, Variant
 
-from typer_telemetry._store import COMPACT_AT_BYTES, JOURNAL_NAME, ROLLUP_NAME
+from typer_telemetry._journal import COMPACT_AT_BYTES, JOURNAL_NAME
+from typer_telemetry._store import ROLLUP_NAME
 
 # The last Click-based Typer: it does not import pydantic, so its start-up is
 # lighter and the library's share of a short invocation larger.

@@ -10,7 +10,7 @@ from instructions import InstructionCounts, TyperCounts
 from invocations import Audit, ImportProfile, PhaseBreakdown, ShortInvocations
 from recording import ConcurrentInvocations, StoreFigures, ThroughputFigures
 
-from typer_telemetry._store import COMPACT_AT_BYTES
+from typer_telemetry._journal import COMPACT_AT_BYTES
 
 
 @dataclass(frozen=True)

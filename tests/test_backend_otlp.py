@@ -17,10 +17,8 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
 from tests.receiver import ReceivedRequest, Receiver, Reply
 from tests.sample_batch import DAY, ENVELOPE, INSTALL_ID, MIGRATIONS, ROOT_FAILURE
-from typer_telemetry._schema import (
-    DURATION_BUCKET_BOUNDS_MS,
-    SchemaError,
-)
+from typer_telemetry._checks import SchemaError
+from typer_telemetry._schema import DURATION_BUCKET_BOUNDS_MS
 from typer_telemetry.backends.base import Backend, Batch, DeliveryError
 from typer_telemetry.backends.otlp import OTLPBackend
 

@@ -14,11 +14,8 @@ from posthog.request import determine_server_host
 
 from tests.receiver import ReceivedRequest, Receiver, Reply
 from tests.sample_batch import DAY, ENVELOPE, INSTALL_ID, MIGRATIONS, ROOT_FAILURE
-from typer_telemetry._schema import (
-    ENVELOPE_FIELD_NAMES,
-    ROLLUP_FIELD_NAMES,
-    SchemaError,
-)
+from typer_telemetry._checks import SchemaError
+from typer_telemetry._schema import ENVELOPE_FIELD_NAMES, ROLLUP_FIELD_NAMES
 from typer_telemetry.backends.base import Backend, Batch, DeliveryError
 from typer_telemetry.backends.posthog import DELETION_EVENT, ROLLUP_EVENT, PostHogBackend
 

@@ -8,13 +8,12 @@ import sys
 import pytest
 
 from tests.conftest import ROOT
+from typer_telemetry._checks import SchemaError, validate_observation
 from typer_telemetry._schema import (
     ENVELOPE_FIELDS,
     ROLLUP_FIELDS,
-    SchemaError,
     field_tables_markdown,
     validate_envelope,
-    validate_observation,
     validate_rollup_record,
 )
 

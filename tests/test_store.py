@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Tool, run_burst
-from typer_telemetry import _store
+from typer_telemetry import _journal, _store
+from typer_telemetry._journal import Observation
 from typer_telemetry._schema import DURATION_BUCKET_COUNT, validate_rollup_record
-from typer_telemetry._store import Observation, RollupStore
+from typer_telemetry._store import RollupStore
 
 DAY = "2026-03-10"
 
@@ -163,7 +164,7 @@ def test_a_segment_left_by_a_crash_before_folding_is_folded_once(store: RollupSt
 def test_a_full_journal_is_folded_rather_than_refusing_records(store: RollupStore) -> None:
     store.directory.mkdir(parents=True)
     line = observation().journal_line()
-    count = _store.MAX_JOURNAL_BYTES // len(line)
+    count = _journal.MAX_JOURNAL_BYTES // len(line)
     store.journal_path.write_bytes(line * count)  # as if other processes outran folding
     store.append(observation(), today=DAY)
     assert [r["count"] for r in store.pending(today=DAY)] == [count + 1]

@@ -24,7 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-from typer_telemetry._store import ROLLUP_NAME, Observation, RollupStore
+from typer_telemetry._journal import Observation
+from typer_telemetry._store import ROLLUP_NAME, RollupStore
 
 COMMANDS = (
     ("build", ("--release",)),

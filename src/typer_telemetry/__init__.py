@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 from ._telemetry import Telemetry
 
 if TYPE_CHECKING:
+    from ._checks import SchemaError
     from ._config import ConfigUnwritable
     from ._consent import Decision
-    from ._schema import SCHEMA_VERSION, SchemaError
+    from ._schema import SCHEMA_VERSION
     from ._version import __version__
 
 # Loaded on first use: importing the package must stay cheap for every run of the tool.
@@ -23,7 +24,7 @@ _LAZY = {
     "ConfigUnwritable": "._config",
     "Decision": "._consent",
     "SCHEMA_VERSION": "._schema",
-    "SchemaError": "._schema",
+    "SchemaError": "._checks",
     "__version__": "._version",
 }
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._checks import is_uuid4
 from ._files import Paths, ensure_private_dir, locked_file, read_small_file, write_private_file
-from ._schema import ENVELOPE_FIELDS
 
 if TYPE_CHECKING:
     from ._consent import StoredChoice
@@ -24,7 +24,6 @@ MAX_CONFIG_BYTES = 64 * 1024
 LOCK_TIMEOUT_SECONDS = 1.0
 
 _KEY_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-_is_install_id = next(field.check for field in ENVELOPE_FIELDS if field.name == "install_id")
 
 
 class ConfigUnwritable(OSError):
@@ -146,7 +145,7 @@ def parse_config(data: bytes) -> Config:
         choice = "unreadable"
     return Config(
         choice=choice,
-        install_id=install_id if _is_install_id(install_id) else None,
+        install_id=install_id if is_uuid4(install_id) else None,
         notice_shown=notice_shown is True,
         extra=tuple(values.items()),
     )

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from ._checks import SchemaError
 from ._files import (
     ensure_private_dir,
     locked_file,
@@ -32,7 +33,6 @@ from ._files import (
 from ._schema import (
     ENVELOPE_FIELDS,
     SCHEMA_VERSION,
-    SchemaError,
     validate_envelope,
     validate_rollup_record,
 )

@@ -23,6 +23,13 @@ STORE_DIR_NAME = "telemetry"
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 
+# Flags that only POSIX has (0 elsewhere): never follow a planted symlink,
+# never hand a descriptor to a child process, never wait on a planted pipe.
+O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+
 
 class Paths:
     """The tool's telemetry config file and rollup store folder."""
@@ -115,7 +122,7 @@ def ensure_private_dir(path: Path) -> None:
 def write_private_file(path: Path, data: bytes) -> None:
     """Replace `path` atomically with `data`, mode 0600, durable once this returns."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | O_NOFOLLOW
     descriptor = os.open(temporary, flags, PRIVATE_FILE_MODE)
     try:
         with os.fdopen(descriptor, "wb") as handle:
@@ -135,7 +142,7 @@ def read_small_file(path: Path, limit: int) -> bytes:
     Only a regular file is read: opening a named pipe in its place would wait
     forever for a writer (hence O_NONBLOCK), and a folder cannot be read.
     """
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    flags = os.O_RDONLY | O_NOFOLLOW | O_NONBLOCK
     descriptor = os.open(path, flags)
     with os.fdopen(descriptor, "rb") as handle:
         if not stat.S_ISREG(os.fstat(descriptor).st_mode):
@@ -188,9 +195,7 @@ def wait_lock(descriptor: int, *, shared: bool, timeout: float) -> None:
 @contextmanager
 def locked_file(path: Path, *, timeout: float) -> Iterator[int]:
     """Hold an exclusive lock on `path` (created 0600 if missing) for the block."""
-    descriptor = os.open(
-        path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), PRIVATE_FILE_MODE
-    )
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | O_NOFOLLOW, PRIVATE_FILE_MODE)
     try:
         wait_lock(descriptor, shared=False, timeout=timeout)
         yield descriptor
@@ -201,9 +206,7 @@ def locked_file(path: Path, *, timeout: float) -> Iterator[int]:
 @contextmanager
 def try_locked_file(path: Path) -> Iterator[bool]:
     """Try once for an exclusive lock on `path`; yields whether it was taken."""
-    descriptor = os.open(
-        path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), PRIVATE_FILE_MODE
-    )
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | O_NOFOLLOW, PRIVATE_FILE_MODE)
     try:
         yield try_lock(descriptor, shared=False)
     finally:

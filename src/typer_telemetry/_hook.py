@@ -1,5 +1,6 @@
 """The hook: time every invocation and observe its command path, outcome and flags.
 
+`mountable_app` makes the `telemetry` group that `instrument` mounts, and
 `instrumented_group_class` wraps the app's group class (the author's own
 `cls=` if any) with a `main` that times the whole call and classifies how it
 ended. To see how far Click resolved the command line, even when parsing
@@ -13,11 +14,10 @@ Hot path: standard library only.
 
 from __future__ import annotations
 
-import contextvars
+import _thread
 import os
 import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
 from types import FrameType
@@ -26,6 +26,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ._sender import LONG_RUNNING_ATTRIBUTE
 
 if TYPE_CHECKING:
+    import typer
+
+    from ._telemetry import Telemetry
+
     # Typing only: Protocol classes cost time to define on every run.
 
     class Recorder(Protocol):
@@ -152,9 +156,11 @@ class Invocation:
         self.trigger: Trigger | None = None
 
 
-_current_invocation: contextvars.ContextVar[Invocation | None] = contextvars.ContextVar(
-    "typer_telemetry_invocation", default=None
-)
+# The invocation under way in each thread. Click creates an invocation's
+# contexts in the thread that called `main`, so a thread's own entry is the
+# one its contexts belong to (a `contextvars.ContextVar` would cost a module
+# import on every run of a tool that does not load it).
+_current_invocations: dict[int, Invocation] = {}
 _context_classes: dict[type, type] = {}
 
 
@@ -170,7 +176,7 @@ def _recording_context_class(base: Any) -> type:
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         base.__init__(self, *args, **kwargs)
-        invocation = _current_invocation.get()
+        invocation = _current_invocations.get(_thread.get_ident())
         if invocation is not None and not invocation.leaf_reached:
             # Once a leaf command is reached, later contexts come from the
             # command itself (ctx.invoke of another command): not the path.
@@ -280,9 +286,11 @@ def finish(recorder: Recorder, invocation: Invocation, error: BaseException | No
 
 
 def _install_sigterm(recorder: Recorder, invocation: Invocation) -> Callable[[], None]:
-    """Record SIGTERM as `aborted`, then die of it as if nothing had caught it."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
+    """Record SIGTERM as `aborted`, then die of it as if nothing had caught it.
+
+    Only the main thread may set a handler: elsewhere `signal.signal` raises
+    ValueError, and SIGTERM is left as it was.
+    """
     try:
         if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
             return lambda: None  # the tool handles SIGTERM itself: leave it alone
@@ -310,7 +318,11 @@ class _Begun:
         self.invocation = Invocation(started=time.perf_counter())
         self.invocation.trigger = recorder.start_trigger()
         _prepare_tree(root)
-        self.token = _current_invocation.set(self.invocation)
+        # An invocation inside another one (a command calling the app again)
+        # is the current one until it ends; then the outer one is again.
+        self.thread = _thread.get_ident()
+        self.outer = _current_invocations.get(self.thread)
+        _current_invocations[self.thread] = self.invocation
         self.restore_sigterm = _install_sigterm(recorder, self.invocation)
 
 
@@ -326,7 +338,10 @@ def _begin(recorder: Recorder, root: Any) -> _Begun | None:
 
 def _end(recorder: Recorder, begun: _Begun, error: BaseException | None) -> None:
     try:
-        _current_invocation.reset(begun.token)
+        if begun.outer is None:
+            _current_invocations.pop(begun.thread, None)
+        else:
+            _current_invocations[begun.thread] = begun.outer
         begun.restore_sigterm()
     except Exception as problem:
         recorder.debug(f"could not clean up after the invocation: {problem!r}")
@@ -371,3 +386,36 @@ def instrumented_group_class(base: Any, recorder: Recorder, source: SingleComman
             _end(recorder, begun, error)
 
     return type(base.__name__, (base,), {"main": main, "__module__": base.__module__})
+
+
+# -- the mounted `telemetry` group ---------------------------------------------------
+
+
+def mountable_app(telemetry: Telemetry) -> typer.Typer:
+    """The `telemetry` group that `instrument` mounts: cheap to mount, its commands made on use.
+
+    Typer builds every mounted group on every run of the tool. This one is
+    built empty, and its commands are made only when it is itself invoked,
+    so that mounting it costs the tool's ordinary commands next to nothing.
+    The hook never records its commands (they carry `TELEMETRY_MARKER`).
+    """
+    import typer
+    from typer.core import TyperGroup
+
+    class TelemetryGroup(TyperGroup):
+        def make_context(
+            self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+        ) -> Any:
+            if not self.commands:
+                from ._cli import commands_app  # the commands load only when used
+
+                self.commands.update(typer.main.get_group(commands_app(telemetry)).commands)
+            return super().make_context(info_name, args, parent, **extra)
+
+    setattr(TelemetryGroup, TELEMETRY_MARKER, True)
+    return typer.Typer(
+        cls=TelemetryGroup,
+        help=f"Show or change {telemetry.name}'s anonymous usage telemetry.",
+        no_args_is_help=True,
+        add_completion=False,
+    )

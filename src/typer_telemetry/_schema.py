@@ -4,18 +4,31 @@ This module is the single definition of what typer-telemetry collects. Records
 are validated against it before they touch disk, payloads before they leave
 the machine, and TELEMETRY.md's field tables are generated from it (a test
 fails when the two drift). Anything not named here is never stored or sent.
-
-Hot path: standard library only.
+The checks each field names live in `_checks.py`, which a recorded run loads
+without these tables.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 
-SCHEMA_VERSION = 1
+from ._checks import (
+    MAX_COUNT,
+    OUTCOMES,
+    SchemaError,
+    is_command_path,
+    is_day,
+    is_duration,
+    is_error_class,
+    is_flag_list,
+    is_outcome,
+    is_platform_token,
+    is_tool_name,
+    is_uuid4,
+    is_version,
+)
 
-OUTCOMES = ("success", "error", "usage_error", "aborted")
+SCHEMA_VERSION = 1
 
 # Upper bounds (milliseconds) of the fixed duration buckets; a last, open bucket
 # holds everything slower. Fixed bounds make rollups mergeable across processes
@@ -39,126 +52,9 @@ DURATION_BUCKET_BOUNDS_MS: tuple[int, ...] = (
 )
 DURATION_BUCKET_COUNT = len(DURATION_BUCKET_BOUNDS_MS) + 1
 
-MAX_COMMAND_DEPTH = 8
-MAX_FLAGS = 32
-MAX_COUNT = 2**53  # exact in JSON numbers everywhere
-MAX_DURATION_MS = 7 * 24 * 3600 * 1000.0
-
-# Character classes, checked with sets rather than regular expressions: the
-# schema is consulted on every recorded run, and compiling patterns would
-# cost more than the whole check.
-_DIGITS = frozenset("0123456789")
-_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-_ALPHANUMERIC = _LETTERS | _DIGITS
-_LOWER_HEX = frozenset("0123456789abcdef")
-
-
-def _token(
-    first: frozenset[str], rest: frozenset[str], max_length: int
-) -> Callable[[object], bool]:
-    """A check for a non-empty string: one of `first`, then any of `rest`."""
-    allowed = first | rest
-
-    def check(value: object) -> bool:
-        return (
-            isinstance(value, str)
-            and 0 < len(value) <= max_length
-            and value[0] in first
-            and all(char in allowed for char in value)
-        )
-
-    return check
-
-
-_is_command_name = _token(_ALPHANUMERIC, frozenset("_.:-"), 64)
-_is_class_name = _token(_LETTERS | {"_"}, _ALPHANUMERIC | {"_"}, 100)
-_is_flag_name = _token(_ALPHANUMERIC, frozenset("_-"), 63)
-_is_tool_name = _token(_ALPHANUMERIC, frozenset("_.-"), 64)
-_is_version = _token(_ALPHANUMERIC, frozenset("_.+!-"), 64)
-_is_platform_token = _token(_ALPHANUMERIC, frozenset("_.+-"), 64)
-
-
-def _is_uuid4(value: object) -> bool:
-    """A lower-case random (version 4) UUID: 8-4-4-4-12 hex digits."""
-    return (
-        isinstance(value, str)
-        and len(value) == 36
-        and all(value[index] == "-" for index in (8, 13, 18, 23))
-        and all(char in _LOWER_HEX for char in value.replace("-", ""))
-        and value[14] == "4"
-        and value[19] in "89ab"
-    )
-
-
-class SchemaError(ValueError):
-    """A value is outside the allowlist; it is dropped, never stored or sent."""
-
-
-def _is_day(value: object) -> bool:
-    if not (
-        isinstance(value, str)
-        and len(value) == 10
-        and value[4] == value[7] == "-"
-        and all(char in _DIGITS for char in value[:4] + value[5:7] + value[8:])
-    ):
-        return False
-    year, month, day = (int(part) for part in value.split("-"))
-    if not (2000 <= year <= 9999 and 1 <= month <= 12):
-        return False
-    # A real calendar day: a "2026-02-31" from an edited file would make the
-    # date arithmetic of pruning and of the back ends raise.
-    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-    return 1 <= day <= _DAYS_IN_MONTH[month - 1] + (month == 2 and leap)
-
-
-_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-
-
-def is_day(value: object) -> bool:
-    """A UTC day the schema allows (YYYY-MM-DD, a real date, years 2000 to 9999)."""
-    return _is_day(value)
-
-
-def is_command_path(value: object) -> bool:
-    """A command path is zero to eight command names separated by single spaces."""
-    if not isinstance(value, str):
-        return False
-    if value == "":
-        return True
-    names = value.split(" ")
-    return len(names) <= MAX_COMMAND_DEPTH and all(_is_command_name(name) for name in names)
-
-
-def is_error_class(value: object) -> bool:
-    return value == "" or _is_class_name(value)
-
-
-def is_flag(value: object) -> bool:
-    if not isinstance(value, str) or not value.startswith("-"):
-        return False
-    return _is_flag_name(value[2:] if value.startswith("--") else value[1:])
-
-
-def _is_flag_list(value: object) -> bool:
-    return (
-        isinstance(value, list)
-        and len(value) <= MAX_FLAGS
-        and all(is_flag(flag) for flag in value)
-        and value == sorted(set(value))
-    )
-
 
 def _is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_COUNT
-
-
-def _is_duration(value: object) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and 0 <= value <= MAX_DURATION_MS * MAX_COUNT
-    )
 
 
 def _is_buckets(value: object) -> bool:
@@ -169,10 +65,6 @@ def _is_buckets(value: object) -> bool:
             isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_COUNT for n in value
         )
     )
-
-
-def _is_outcome(value: object) -> bool:
-    return value in OUTCOMES
 
 
 class Field:
@@ -196,7 +88,7 @@ ROLLUP_FIELDS: tuple[Field, ...] = (
         "string",
         "The UTC day the invocations ended on.",
         "`YYYY-MM-DD`",
-        _is_day,
+        is_day,
     ),
     Field(
         "command",
@@ -212,7 +104,7 @@ ROLLUP_FIELDS: tuple[Field, ...] = (
         "string",
         "How the invocation ended.",
         "one of " + ", ".join(f"`{outcome}`" for outcome in OUTCOMES),
-        _is_outcome,
+        is_outcome,
     ),
     Field(
         "error_class",
@@ -229,7 +121,7 @@ ROLLUP_FIELDS: tuple[Field, ...] = (
         "The canonical long names of the options given on the command line, at every level "
         "of the command path (`--force`, even when typed as `-f`); names only, never values.",
         "sorted, unique, at most 32 names of the form `--name`",
-        _is_flag_list,
+        is_flag_list,
     ),
     Field(
         "count",
@@ -243,21 +135,21 @@ ROLLUP_FIELDS: tuple[Field, ...] = (
         "number",
         "Total wall time of those invocations, in milliseconds.",
         "finite, at least 0",
-        _is_duration,
+        is_duration,
     ),
     Field(
         "duration_ms_min",
         "number",
         "The shortest of those invocations, in milliseconds.",
         "finite, at least 0",
-        _is_duration,
+        is_duration,
     ),
     Field(
         "duration_ms_max",
         "number",
         "The longest of those invocations, in milliseconds.",
         "finite, at least 0",
-        _is_duration,
+        is_duration,
     ),
     Field(
         "duration_ms_buckets",
@@ -283,49 +175,49 @@ ENVELOPE_FIELDS: tuple[Field, ...] = (
         "string",
         "The tool's name as its author registered it.",
         "`[A-Za-z0-9][A-Za-z0-9_.-]*`, at most 64 characters",
-        _is_tool_name,
+        is_tool_name,
     ),
     Field(
         "tool_version",
         "string",
         "The tool's version.",
         "a version string of at most 64 characters",
-        _is_version,
+        is_version,
     ),
     Field(
         "library_version",
         "string",
         "The version of typer-telemetry.",
         "a version string",
-        _is_version,
+        is_version,
     ),
     Field(
         "python_version",
         "string",
         "The Python version, e.g. `3.12.4`.",
         "a version string",
-        _is_version,
+        is_version,
     ),
     Field(
         "os",
         "string",
         "The operating system family: `Linux`, `Darwin`, `Windows`.",
         "a single word",
-        _is_platform_token,
+        is_platform_token,
     ),
     Field(
         "os_release",
         "string",
         "The operating system release, e.g. `6.1.0` (kernel or OS version, no host name).",
         "a version-like token of at most 64 characters",
-        _is_platform_token,
+        is_platform_token,
     ),
     Field(
         "arch",
         "string",
         "The processor architecture, e.g. `x86_64`, `arm64`.",
         "a single word",
-        _is_platform_token,
+        is_platform_token,
     ),
     Field(
         "install_id",
@@ -333,7 +225,7 @@ ENVELOPE_FIELDS: tuple[Field, ...] = (
         "A random identifier minted on this machine's first recording run; not derived from "
         "the machine, the user or the network. `telemetry reset` replaces it.",
         "a random (version 4) UUID",
-        _is_uuid4,
+        is_uuid4,
     ),
 )
 
@@ -378,24 +270,6 @@ def validate_rollup_record(values: Mapping[str, object]) -> dict[str, object]:
 def validate_envelope(values: Mapping[str, object]) -> dict[str, object]:
     """Return the envelope with its fields in schema order, or raise SchemaError."""
     return _validate(values, _ENVELOPE_BY_NAME, "envelope")
-
-
-def validate_observation(
-    day: str, command: str, outcome: str, error_class: str, flags: Sequence[str], duration_ms: float
-) -> None:
-    """Check one invocation's fields before they are written to the journal."""
-    if not _is_day(day):
-        raise SchemaError("day is outside the schema")
-    if not is_command_path(command):
-        raise SchemaError("command path is outside the schema")
-    if outcome not in OUTCOMES:
-        raise SchemaError("outcome is outside the schema")
-    if not is_error_class(error_class) or (outcome == "success") != (error_class == ""):
-        raise SchemaError("error class is outside the schema")
-    if not _is_flag_list(list(flags)):
-        raise SchemaError("flags are outside the schema")
-    if not (_is_duration(duration_ms) and duration_ms <= MAX_DURATION_MS):
-        raise SchemaError("duration is outside the schema")
 
 
 def bucket_index(duration_ms: float) -> int:

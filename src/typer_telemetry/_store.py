@@ -8,8 +8,8 @@ Layout of the store folder (0700, files 0600):
     compact.lock       held while folding, so one process folds at a time
 
 Why this shape (see docs/design.md): an invocation costs one `open`, one
-shared `flock` and one `write` of about a hundred bytes, with no imports
-beyond the standard library. Folding happens when the journal passes
+shared `flock` and one `write` of about a hundred bytes (`_journal.py`, the
+only part a short run loads). Folding happens when the journal passes
 `COMPACT_AT_BYTES`, and whenever pending data is read or sent. It renames the
 journal to the next segment, waits for writers still holding a shared lock on
 it, folds it, writes the rollup with the number of the last folded segment
@@ -21,7 +21,6 @@ whose number says so (deleted next time): nothing is lost or counted twice.
 from __future__ import annotations
 
 import contextlib
-import errno
 import math
 import os
 import re
@@ -30,30 +29,23 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import _journal
+from ._checks import MAX_COUNT, SchemaError, is_day, validate_observation
 from ._files import (
+    O_CLOEXEC,
+    O_NOFOLLOW,
+    O_NONBLOCK,
     PRIVATE_FILE_MODE,
     LockUnavailable,
     ensure_private_dir,
     read_small_file,
-    try_lock,
     try_locked_file,
     wait_lock,
     write_private_file,
 )
-from ._schema import (
-    DURATION_BUCKET_COUNT,
-    MAX_COUNT,
-    SchemaError,
-    bucket_index,
-    is_day,
-    validate_observation,
-    validate_rollup_record,
-)
+from ._journal import DROPPED_NAME, JOURNAL_NAME, MAX_JOURNAL_BYTES, Observation
+from ._schema import DURATION_BUCKET_COUNT, bucket_index, validate_rollup_record
 
-JOURNAL_NAME = "journal.log"
-# Records dropped because the journal was full and could not be folded are
-# counted here, one short line each, folded into `dropped` like a journal.
-DROPPED_NAME = "dropped.log"
 ROLLUP_NAME = "rollup.json"
 LOCK_NAME = "compact.lock"
 _SEGMENT = r"segment-(\d{1,18})\.log\Z"
@@ -62,70 +54,18 @@ ROLLUP_FORMAT = "typer-telemetry-rollup"
 ROLLUP_VERSION = 1
 
 # Limits, documented in TELEMETRY.md and docs/design.md.
-COMPACT_AT_BYTES = 16 * 1024
-MAX_JOURNAL_BYTES = 1024 * 1024
 MAX_ROLLUP_BYTES = 4 * 1024 * 1024
 MAX_PENDING_DAYS = 30
 MAX_KEYS_PER_DAY = 256
 SEGMENT_LOCK_TIMEOUT_SECONDS = 0.5
 LOCK_WAIT_SECONDS = 2.0
-FULL_JOURNAL_WAIT_SECONDS = 0.5
-MAX_DROPPED_BYTES = 64 * 1024  # about 2,500 drops counted while folding stays stuck
 MAX_SEGMENT_NUMBER = 10**18 - 1  # segment names hold at most 18 digits
-
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-# A named pipe planted in place of a file must not block us (open waits for a peer).
-_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
-_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 Key = tuple[str, str, str, str, tuple[str, ...]]
 if TYPE_CHECKING:
     from typing import TypeVar
 
     T = TypeVar("T")
-
-
-class Observation:
-    """One finished invocation, as the hook saw it."""
-
-    __slots__ = ("command", "day", "duration_ms", "error_class", "flags", "outcome")
-
-    def __init__(
-        self,
-        day: str,
-        command: str,
-        outcome: str,
-        error_class: str,
-        flags: tuple[str, ...],
-        duration_ms: float,
-    ) -> None:
-        self.day = day
-        self.command = command
-        self.outcome = outcome
-        self.error_class = error_class
-        self.flags = flags
-        self.duration_ms = duration_ms
-
-    def __repr__(self) -> str:
-        return (
-            f"Observation(day={self.day!r}, command={self.command!r}, outcome={self.outcome!r}, "
-            f"error_class={self.error_class!r}, flags={self.flags!r}, "
-            f"duration_ms={self.duration_ms:.3f})"
-        )
-
-    def journal_line(self) -> bytes:
-        # Every string was checked against the schema's character classes
-        # (no quotes, backslashes or control characters), so plain quoting
-        # is valid JSON and the hot path needs no json import. The leading
-        # newline frames the record: a torn earlier write (full disk) can
-        # spoil only itself, never the record after it.
-        flags = ",".join(f'"{flag}"' for flag in self.flags)
-        return (
-            f'\n{{"day":"{self.day}","command":"{self.command}","outcome":"{self.outcome}",'
-            f'"error_class":"{self.error_class}","flags":[{flags}],'
-            f'"duration_ms":{round(self.duration_ms, 3)!r}}}'
-        ).encode("ascii")
 
 
 class _Aggregate:
@@ -351,90 +291,15 @@ class RollupStore:
     def rollup_path(self) -> Path:
         return self.directory / ROLLUP_NAME
 
-    # -- the hot path -------------------------------------------------------
-
     def append(self, observation: Observation, *, today: str) -> None:
-        """Add one invocation to the journal; fold the journal when it has grown."""
-        line = observation.journal_line()
-        try:
-            size = self._append_line(line)
-        except LockUnavailable:
-            size = None  # a stuck process holds the journal: folding moves it aside
-        if size is None:
-            # The journal is full: other processes outran folding. Fold it
-            # (waiting briefly for a fold under way) and try once more.
-            if self._with_lock(lambda: self._compact_locked(today), FULL_JOURNAL_WAIT_SECONDS):
-                size = self._append_line(line)
-            if size is None:
-                self._count_dropped(observation.day)
-                return
-        if size >= COMPACT_AT_BYTES:
-            self.compact(today=today)
-
-    def _count_dropped(self, day: str) -> None:
-        """Count a record that found no room, so that `status` shows it as dropped."""
-        marker = f'\n{{"dropped":"{day}"}}'.encode("ascii")
-        try:
-            counted = self._append_line(marker, DROPPED_NAME, MAX_DROPPED_BYTES) is not None
-        except OSError as error:
-            self._debug(f"the journal is full and cannot be folded now; record dropped ({error})")
-            return
-        self._debug(
-            "the journal is full and cannot be folded now; record dropped"
-            + (" (counted)" if counted else " (too many to count until folding resumes)")
-        )
-
-    def _open_journal(self, name: str = JOURNAL_NAME) -> int:
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC | _O_NONBLOCK
-        if not _O_DIRECTORY:  # pragma: no cover - no O_DIRECTORY (Windows)
-            ensure_private_dir(self.directory)
-            return os.open(self.directory / name, flags, PRIVATE_FILE_MODE)
-        # Opened through the folder's own descriptor, taken without following a
-        # link: a symlink planted in place of the store folder is never written through.
-        folder_flags = os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC
-        try:
-            folder = os.open(self.directory, folder_flags)
-        except FileNotFoundError:
-            ensure_private_dir(self.directory)
-            folder = os.open(self.directory, folder_flags)
-        try:
-            return os.open(name, flags, PRIVATE_FILE_MODE, dir_fd=folder)
-        finally:
-            os.close(folder)
-
-    def _append_line(
-        self, line: bytes, name: str = JOURNAL_NAME, limit: int = MAX_JOURNAL_BYTES
-    ) -> int | None:
-        """Append under a shared lock on the live journal; returns its new size."""
-        path = self.directory / name
-        for _attempt in range(8):
-            descriptor = self._open_journal(name)
-            try:
-                # A folder takes the exclusive lock only after renaming the
-                # journal away, so a refused lock or a changed inode both
-                # mean: this file is no longer the live journal; reopen.
-                if not try_lock(descriptor, shared=True):
-                    continue
-                opened = os.fstat(descriptor)
-                if not stat.S_ISREG(opened.st_mode):
-                    raise OSError(f"{path} is not a regular file")
-                try:
-                    live = os.stat(path, follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                if (opened.st_ino, opened.st_dev) != (live.st_ino, live.st_dev):
-                    continue
-                if opened.st_size + len(line) > limit:
-                    return None
-                written = os.write(descriptor, line)
-                if written != len(line):
-                    raise OSError(errno.ENOSPC, "short write to the telemetry journal")
-                return opened.st_size + written
-            finally:
-                os.close(descriptor)
-        raise LockUnavailable("the journal kept moving while appending")
+        """Add one invocation to the journal (what a recorded run does, see `_journal`)."""
+        _journal.append(self.directory, observation, today=today, debug=self._debug)
 
     # -- folding ------------------------------------------------------------
+
+    def fold(self, *, today: str, wait: float) -> bool:
+        """Fold now, waiting at most `wait` seconds for a fold under way; False if it stayed."""
+        return self._with_lock(lambda: self._compact_locked(today), wait) is not None
 
     def compact(self, *, today: str) -> bool:
         """Fold the journal into the rollup; False when another process is folding."""
@@ -514,7 +379,7 @@ class RollupStore:
     def _read_segment(self, path: Path) -> list[bytes] | None:
         """The segment's lines; None while a writer holds it; [] if it is no file of ours."""
         try:
-            descriptor = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | _O_NONBLOCK)
+            descriptor = os.open(path, os.O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         except OSError as error:  # a planted link, or a folder we may not read
             self._debug(f"{path.name} cannot be read ({error}); skipped")
             return []
@@ -630,7 +495,7 @@ class RollupStore:
         """Run `action` holding the folding lock; None if a stuck process holds it."""
         ensure_private_dir(self.directory)
         descriptor = os.open(
-            self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT | _O_NOFOLLOW, PRIVATE_FILE_MODE
+            self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT | O_NOFOLLOW, PRIVATE_FILE_MODE
         )
         try:
             try:
@@ -695,7 +560,7 @@ class RollupStore:
             try:
                 descriptor = os.open(
                     self.directory / LOCK_NAME,
-                    os.O_RDWR | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC,
+                    os.O_RDWR | os.O_CREAT | O_NOFOLLOW | O_CLOEXEC,
                     PRIVATE_FILE_MODE,
                 )
                 stack.callback(os.close, descriptor)

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ._consent import Decision, decide, decided_by_environment, env_prefix, is_set
-from ._hook import TELEMETRY_GROUP_NAME, instrumented_group_class
+from ._hook import TELEMETRY_GROUP_NAME, instrumented_group_class, mountable_app
 from ._sender import LONG_RUNNING_ATTRIBUTE, Trigger, sending_possible
 
-# The modules for files, the config, the schema and the store load when first
-# needed: a run with telemetry switched off by the environment never loads them.
+# The modules for files, the config, the checks and the journal load when first
+# needed: a run with telemetry switched off by the environment never loads them,
+# and a recorded run never loads the schema's tables, the store or a back end.
 if TYPE_CHECKING:
     from ._config import Config
     from ._consent import Policy
@@ -63,14 +64,13 @@ class Telemetry:
         long_running_after: float = 2.0,
         backend: Backend | None = None,
     ) -> None:
-        from ._schema import ENVELOPE_FIELDS
+        from ._checks import check_endpoint, is_tool_name, is_version
 
-        checks = {field.name: field.check for field in ENVELOPE_FIELDS}
-        if not checks["tool"](name):
+        if not is_tool_name(name):
             raise ValueError(
                 f"tool name {name!r} must be 1 to 64 characters of letters, digits, '.', '_', '-'"
             )
-        if not checks["tool_version"](version):
+        if not is_version(version):
             raise ValueError(
                 f"version {version!r} must be a version string of at most 64 characters"
             )
@@ -84,8 +84,6 @@ class Telemetry:
         self.long_running_after = float(long_running_after)
         self.env_prefix = env_prefix(name)
         if endpoint is not None:
-            from ._endpoint import check_endpoint
-
             check_endpoint(endpoint)  # a wrong endpoint shows on the author's first run
         if backend is not None and not (
             callable(getattr(backend, "send", None))
@@ -167,9 +165,7 @@ class Telemetry:
     def app(self) -> typer.Typer:
         """The ready-made `telemetry status|enable|disable|reset` Typer app."""
         if self._app is None:
-            from ._mount import build_app
-
-            self._app = build_app(self)
+            self._app = mountable_app(self)
         return self._app
 
     def instrument(self, app: TyperApp) -> TyperApp:
@@ -275,9 +271,9 @@ class Telemetry:
         if by_environment is not None and not by_environment.enabled:
             self.debug(f"not recording: {by_environment.reason}")
             return
+        from ._checks import validate_observation
         from ._config import read_config
-        from ._schema import validate_observation
-        from ._store import Observation
+        from ._journal import Observation, append
 
         config = read_config(self.paths.config_file)
         decision = self.decide(config)
@@ -292,7 +288,7 @@ class Telemetry:
         day = self.today()
         validate_observation(day, command, outcome, error_class, flags, duration_ms)
         observation = Observation(day, command, outcome, error_class, flags, duration_ms)
-        self.store.append(observation, today=day)
+        append(self.paths.store_dir, observation, today=day, debug=self.debug)
         self.debug(f"recorded {observation}")
 
     def _claim_identity(self) -> Config:

@@ -41,7 +41,7 @@ from tests.hardening.conftest import (
     cases,
     strip_notice,
 )
-from typer_telemetry import _store
+from typer_telemetry import _journal, _store
 
 T = TypeVar("T")
 
@@ -202,9 +202,9 @@ def set_aside(tool: Tool, name: str) -> list[bytes]:
     return [p.read_bytes() for p in (tool.home / STORE).glob(f"{name}.unusable-*")]
 
 
-def fill_journal(tool: Tool, target: int = _store.COMPACT_AT_BYTES - 40) -> None:
+def fill_journal(tool: Tool, target: int = _journal.COMPACT_AT_BYTES - 40) -> None:
     """Grow the journal with real journal lines until the next run folds it."""
-    line = _store.Observation(TODAY, "hello", "success", "", (), 7.0).journal_line()
+    line = _journal.Observation(TODAY, "hello", "success", "", (), 7.0).journal_line()
     path = tool.home / JOURNAL
     if any(p.is_symlink() for p in (path, path.parent, path.parent.parent)):
         return  # a planted link: the test must not write through it either
@@ -1016,10 +1016,10 @@ def big_rollup(tool: Tool, keys: int = 130) -> None:
     store = _store.RollupStore(tool.home / STORE, lambda message: None)
     for index in range(keys):
         store.append(
-            _store.Observation(TODAY, f"command{index}", "success", "", (), 3.0), today=TODAY
+            _journal.Observation(TODAY, f"command{index}", "success", "", (), 3.0), today=TODAY
         )
     assert store.compact(today=TODAY)
-    assert (tool.home / ROLLUP).stat().st_size > _store.COMPACT_AT_BYTES + 4096
+    assert (tool.home / ROLLUP).stat().st_size > _journal.COMPACT_AT_BYTES + 4096
 
 
 def test_full_disk(fresh: Callable[[], Tool], reliability: Reliability) -> None:
@@ -1143,7 +1143,7 @@ def test_full_journal_with_folding_stuck_counts_the_drops(
     fresh: Callable[[], Tool], stuck: Callable[[Path], None], reliability: Reliability
 ) -> None:
     tool = fresh()
-    fill_journal(tool, _store.MAX_JOURNAL_BYTES - 20)
+    fill_journal(tool, _journal.MAX_JOURNAL_BYTES - 20)
     stuck(tool.home / STORE / "compact.lock")
     runs = cases(2, 5)
     for index in range(runs):

@@ -28,13 +28,10 @@ from hypothesis import strategies as st
 from tests.conftest import TOOLS, Tool, clean_environment
 from tests.hardening.conftest import Reliability, assert_unchanged_by_telemetry, cases
 from tests.receiver import ReceivedRequest, Receiver, Reply
+from typer_telemetry._checks import OUTCOMES, is_command_path, is_error_class, is_flag
 from typer_telemetry._schema import (
     ENVELOPE_FIELD_NAMES,
-    OUTCOMES,
     ROLLUP_FIELD_NAMES,
-    is_command_path,
-    is_error_class,
-    is_flag,
     validate_envelope,
     validate_rollup_record,
 )

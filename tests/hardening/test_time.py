@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import Tool, enter_clean_environment
 from tests.hardening.conftest import FULL, assert_unchanged_by_telemetry, cases
 from tests.receiver import Receiver
-from typer_telemetry._schema import SchemaError
+from typer_telemetry._checks import SchemaError
 
 DAY = 86400
 DAY_1 = 1773144000  # 2026-03-10 12:00 UTC

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .._endpoint import check_endpoint
+from .._checks import check_endpoint
 from .base import DeliveryError
 
 __all__ = ["check_endpoint", "gzip_if_large", "post", "retry_after_seconds"]

@@ -1,0 +1,178 @@
+"""The checks that the schema's fields and the author's settings are made of.
+
+`_schema.py` names every allowed field and gives each one of these checks;
+this module holds the checks alone, so that a recorded run (which validates
+one invocation before it touches disk) and a new `Telemetry` (which checks
+the author's settings) load a small module instead of the schema's tables.
+
+Hot path: standard library only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+OUTCOMES = ("success", "error", "usage_error", "aborted")
+
+MAX_COMMAND_DEPTH = 8
+MAX_FLAGS = 32
+MAX_COUNT = 2**53  # exact in JSON numbers everywhere
+MAX_DURATION_MS = 7 * 24 * 3600 * 1000.0
+
+# Character classes, checked with sets rather than regular expressions: the
+# checks run on every recorded run, and compiling patterns would cost more
+# than the whole check.
+_DIGITS = frozenset("0123456789")
+_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_ALPHANUMERIC = _LETTERS | _DIGITS
+_LOWER_HEX = frozenset("0123456789abcdef")
+
+
+class SchemaError(ValueError):
+    """A value is outside the allowlist; it is dropped, never stored or sent."""
+
+
+def _token(
+    first: frozenset[str], rest: frozenset[str], max_length: int
+) -> Callable[[object], bool]:
+    """A check for a non-empty string: one of `first`, then any of `rest`."""
+    allowed = first | rest
+
+    def check(value: object) -> bool:
+        return (
+            isinstance(value, str)
+            and 0 < len(value) <= max_length
+            and value[0] in first
+            and all(char in allowed for char in value)
+        )
+
+    return check
+
+
+_is_command_name = _token(_ALPHANUMERIC, frozenset("_.:-"), 64)
+_is_class_name = _token(_LETTERS | {"_"}, _ALPHANUMERIC | {"_"}, 100)
+_is_flag_name = _token(_ALPHANUMERIC, frozenset("_-"), 63)
+is_tool_name = _token(_ALPHANUMERIC, frozenset("_.-"), 64)
+is_version = _token(_ALPHANUMERIC, frozenset("_.+!-"), 64)
+is_platform_token = _token(_ALPHANUMERIC, frozenset("_.+-"), 64)
+
+
+def is_uuid4(value: object) -> bool:
+    """A lower-case random (version 4) UUID: 8-4-4-4-12 hex digits."""
+    return (
+        isinstance(value, str)
+        and len(value) == 36
+        and all(value[index] == "-" for index in (8, 13, 18, 23))
+        and all(char in _LOWER_HEX for char in value.replace("-", ""))
+        and value[14] == "4"
+        and value[19] in "89ab"
+    )
+
+
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def is_day(value: object) -> bool:
+    """A UTC day the schema allows (YYYY-MM-DD, a real date, years 2000 to 9999)."""
+    if not (
+        isinstance(value, str)
+        and len(value) == 10
+        and value[4] == value[7] == "-"
+        and all(char in _DIGITS for char in value[:4] + value[5:7] + value[8:])
+    ):
+        return False
+    year, month, day = (int(part) for part in value.split("-"))
+    if not (2000 <= year <= 9999 and 1 <= month <= 12):
+        return False
+    # A real calendar day: a "2026-02-31" from an edited file would make the
+    # date arithmetic of pruning and of the back ends raise.
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    return 1 <= day <= _DAYS_IN_MONTH[month - 1] + (month == 2 and leap)
+
+
+def is_command_path(value: object) -> bool:
+    """A command path is zero to eight command names separated by single spaces."""
+    if not isinstance(value, str):
+        return False
+    if value == "":
+        return True
+    names = value.split(" ")
+    return len(names) <= MAX_COMMAND_DEPTH and all(_is_command_name(name) for name in names)
+
+
+def is_outcome(value: object) -> bool:
+    return value in OUTCOMES
+
+
+def is_error_class(value: object) -> bool:
+    return value == "" or _is_class_name(value)
+
+
+def is_flag(value: object) -> bool:
+    if not isinstance(value, str) or not value.startswith("-"):
+        return False
+    return _is_flag_name(value[2:] if value.startswith("--") else value[1:])
+
+
+def is_flag_list(value: object) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) <= MAX_FLAGS
+        and all(is_flag(flag) for flag in value)
+        and value == sorted(set(value))
+    )
+
+
+def is_duration(value: object) -> bool:
+    """A sum of durations in milliseconds: finite, at least 0."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 0 <= value <= MAX_DURATION_MS * MAX_COUNT
+    )
+
+
+def validate_observation(
+    day: str, command: str, outcome: str, error_class: str, flags: Sequence[str], duration_ms: float
+) -> None:
+    """Check one invocation's fields before they are written to the journal."""
+    if not is_day(day):
+        raise SchemaError("day is outside the schema")
+    if not is_command_path(command):
+        raise SchemaError("command path is outside the schema")
+    if outcome not in OUTCOMES:
+        raise SchemaError("outcome is outside the schema")
+    if not is_error_class(error_class) or (outcome == "success") != (error_class == ""):
+        raise SchemaError("error class is outside the schema")
+    if not is_flag_list(list(flags)):
+        raise SchemaError("flags are outside the schema")
+    if not (is_duration(duration_ms) and duration_ms <= MAX_DURATION_MS):
+        raise SchemaError("duration is outside the schema")
+
+
+# -- the author's settings ----------------------------------------------------
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint(url: str) -> str:
+    """Refuse anything but https, or plain http to this machine (for local collectors and tests)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url
+    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        return url
+    raise ValueError(f"refusing endpoint {url!r}: use https (plain http only to localhost)")
