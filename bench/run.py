@@ -79,7 +79,7 @@ class Settings:
 
 
 FULL = Settings(
-    rounds=60,
+    rounds=100,
     warmup_rounds=3,
     import_runs=7,
     phase_runs=15,
@@ -105,7 +105,7 @@ QUICK = Settings(
 def parse_arguments(arguments: Sequence[str]) -> tuple[Settings, Path]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds: about 2 minutes")
-    parser.add_argument("--rounds", type=int, help="rounds of short invocations (default 60)")
+    parser.add_argument("--rounds", type=int, help="rounds of short invocations (default 100)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the page to write")
     options = parser.parse_args(arguments)
     settings = QUICK if options.quick else FULL

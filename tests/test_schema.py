@@ -53,35 +53,58 @@ def test_a_good_record_passes() -> None:
     assert validate_rollup_record(good_record()) == good_record()
 
 
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("day", "2026-13-40"),
-        ("day", "yesterday"),
-        ("command", "db migrate /home/alice"),
-        ("command", "db  migrate"),
-        ("command", 'say "hi"'),
-        ("command", " ".join(["x"] * 9)),
-        ("outcome", "crashed"),
-        ("error_class", "ValueError: secret message"),
-        ("error_class", "Näive"),
-        ("flags", ["--target=/etc/passwd"]),
-        ("flags", ["--b", "--a"]),
-        ("flags", ["--a", "--a"]),
-        ("flags", "--force"),
-        ("count", 0),
-        ("count", True),
-        ("duration_ms_sum", float("nan")),
-        ("duration_ms_min", -1),
-        ("duration_ms_buckets", [3] + [0] * 15),
-        ("duration_ms_buckets", [1, 1]),
-    ],
-)
+BAD_VALUES = [
+    ("day", "2026-13-40"),
+    ("day", "yesterday"),
+    ("command", "db migrate /home/alice"),
+    ("command", "db  migrate"),
+    ("command", 'say "hi"'),
+    ("command", " ".join(["x"] * 9)),
+    ("outcome", "crashed"),
+    ("error_class", "ValueError: secret message"),
+    ("error_class", "Näive"),
+    ("flags", ["--target=/etc/passwd"]),
+    ("flags", ["--b", "--a"]),
+    ("flags", ["--a", "--a"]),
+    ("flags", "--force"),
+    ("count", 0),
+    ("count", True),
+    ("duration_ms_sum", float("nan")),
+    ("duration_ms_min", -1),
+    ("duration_ms_buckets", [3] + [0] * 15),
+    ("duration_ms_buckets", [1, 1]),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), BAD_VALUES)
 def test_values_outside_the_allowlist_are_refused(field: str, value: object) -> None:
     record = good_record()
     record[field] = value
     with pytest.raises(SchemaError):
         validate_rollup_record(record)
+
+
+# What one invocation is made of: checked on the hot path by `validate_observation`.
+OBSERVED = ("day", "command", "outcome", "error_class", "flags")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [(field, value) for field, value in BAD_VALUES if field in OBSERVED]
+)
+def test_the_check_before_recording_refuses_what_the_schema_refuses(
+    field: str, value: object
+) -> None:
+    observed = {name: good_record()[name] for name in OBSERVED}
+    validate_observation(**observed, duration_ms=12.5)  # type: ignore[arg-type]
+    observed[field] = value
+    with pytest.raises(SchemaError):
+        validate_observation(**observed, duration_ms=12.5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("duration_ms", [float("nan"), -1.0, float("inf"), True])
+def test_the_check_before_recording_refuses_impossible_durations(duration_ms: float) -> None:
+    with pytest.raises(SchemaError):
+        validate_observation("2026-11-24", "x", "success", "", (), duration_ms)
 
 
 def test_fields_outside_the_allowlist_are_refused() -> None:

@@ -163,12 +163,6 @@ class LockUnavailable(OSError):
     """The lock is held elsewhere (or locks do not exist here)."""
 
 
-def _flock(descriptor: int, operation: int) -> None:
-    if fcntl is None:  # pragma: no cover - Windows
-        raise LockUnavailable("file locks are not available on this platform")
-    fcntl.flock(descriptor, operation)
-
-
 def try_lock(descriptor: int, *, shared: bool) -> bool:
     """Take the lock without waiting; False when another process holds it."""
     if fcntl is None:  # pragma: no cover - Windows
@@ -211,8 +205,3 @@ def try_locked_file(path: Path) -> Iterator[bool]:
         yield try_lock(descriptor, shared=False)
     finally:
         os.close(descriptor)
-
-
-def unlock(descriptor: int) -> None:
-    if fcntl is not None:
-        _flock(descriptor, fcntl.LOCK_UN)
