@@ -1,18 +1,35 @@
-"""What a short invocation loads: the few modules of the library that recording needs.
+"""What a short invocation costs in imports: the standard library and platformdirs only.
 
 Import time is most of what the library costs a short run (see
-docs/performance.md), so the set of modules is pinned here: a change that
-pulls the schema's tables, the store, the sender's delivery code, a back
-end, httpx or rich onto the hot path fails this test, not only the benchmark.
+docs/performance.md), so the library's own modules on that path are pinned
+too: a change that pulls the schema's tables, the store, the delivery code or
+a back end onto it fails here, not only in the benchmark.
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
-from tests.conftest import Tool
+from tests.conftest import OUTSIDE_TOOL, TOOLS, Tool
 
-# What every instrumented run loads, telemetry on or off.
+HEAVY = (
+    "httpx",
+    "rich",
+    "posthog",
+    "opentelemetry",
+    "json",
+    "tomllib",
+    "tomli",
+    "tomli_w",
+    "sqlite3",
+    "socket",
+    "ssl",
+)
+
+# The library's modules that every instrumented run loads, telemetry on or off.
 ALWAYS = {
     "typer_telemetry",
     "typer_telemetry._telemetry",
@@ -21,20 +38,42 @@ ALWAYS = {
     "typer_telemetry._sender",
     "typer_telemetry._checks",
 }
-# What a run that records loads besides.
+# Those a run that records loads besides.
 RECORDING = {"typer_telemetry._files", "typer_telemetry._config", "typer_telemetry._journal"}
 
 
-def loaded_modules(tool: Tool, env: dict[str, str]) -> set[str]:
-    """The modules a warm `hello World` run imports, from `python -X importtime`."""
-    result = tool.run("hello", "World", env={**env, "PYTHONPROFILEIMPORTTIME": "1"})
+def modules_loaded(tool: Tool, tmp_path: Path, *arguments: str, env: dict[str, str]) -> set[str]:
+    output = tmp_path / "modules.txt"
+    tool.script = TOOLS / "modules_loaded.py"
+    try:
+        result = tool.run(str(OUTSIDE_TOOL), *arguments, env={**env, "MODULES_OUT": str(output)})
+    finally:
+        tool.script = OUTSIDE_TOOL
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "Hello, World!\n"
-    return {
-        line.rsplit("|", 1)[1].strip()
-        for line in result.stderr.splitlines()
-        if line.startswith("import time:") and "|" in line
-    } - {"package"}
+    return set(output.read_text().split())
+
+
+def test_a_recorded_short_invocation_adds_only_stdlib_and_platformdirs(
+    tool: Tool, tmp_path: Path
+) -> None:
+    tool.run("hello", "first")  # the first run writes the config; measure an ordinary one
+    bare = modules_loaded(tool, tmp_path, "hello", "x", env={"TOOL_WITHOUT_TELEMETRY": "1"})
+    instrumented = modules_loaded(tool, tmp_path, "hello", "x", env={})
+    assert tool.counts()  # it did record
+    added = instrumented - bare
+    assert any(name.startswith("typer_telemetry") for name in added)
+    for name in added:
+        top = name.split(".")[0]
+        assert top in ("typer_telemetry", "platformdirs") or top in sys.stdlib_module_names, name
+        assert top not in HEAVY, name
+
+
+def test_a_disabled_invocation_does_not_even_load_platformdirs(tool: Tool, tmp_path: Path) -> None:
+    bare = modules_loaded(tool, tmp_path, "hello", "x", env={"TOOL_WITHOUT_TELEMETRY": "1"})
+    disabled = modules_loaded(tool, tmp_path, "hello", "x", env={"DO_NOT_TRACK": "1"})
+    added = {name.split(".")[0] for name in disabled - bare}
+    assert added <= {"typer_telemetry"} | set(sys.stdlib_module_names)
+    assert not added & set(HEAVY)
 
 
 @pytest.mark.parametrize(
@@ -42,12 +81,10 @@ def loaded_modules(tool: Tool, env: dict[str, str]) -> set[str]:
     [({}, ALWAYS | RECORDING), ({"DO_NOT_TRACK": "1"}, ALWAYS)],
     ids=["recording", "do-not-track"],
 )
-def test_a_short_run_loads_only_the_hot_path_modules(
-    tool: Tool, env: dict[str, str], expected: set[str]
+def test_a_short_run_loads_only_the_library_modules_of_the_hot_path(
+    tool: Tool, tmp_path: Path, env: dict[str, str], expected: set[str]
 ) -> None:
-    tool.run("hello", "World")  # the first run writes the config and shows the notice
-    without = loaded_modules(tool, {"TOOL_WITHOUT_TELEMETRY": "1"})
-    added = loaded_modules(tool, env) - without
-    assert added == expected
-    recorded = tool.counts()
-    assert sum(recorded.values()) == (2 if env == {} else 1)  # the warm-up, and this run if on
+    tool.run("hello", "first")  # the first run writes the config and shows the notice
+    loaded = modules_loaded(tool, tmp_path, "hello", "x", env=env)
+    assert {name for name in loaded if name.startswith("typer_telemetry")} == expected
+    assert sum(tool.counts().values()) == (2 if env == {} else 1)  # this run counted if on
