@@ -340,3 +340,23 @@ def test_a_sender_killed_mid_send_releases_its_claim_at_once(
     sent = [r.json() for r in receiver if r.path == "/v1/batches"]
     assert [batch["day"] for batch in sent] == ["2026-03-10", "2026-03-10"]
     assert sent[0]["idempotency_key"] == sent[1]["idempotency_key"]
+
+
+def test_temporary_files_of_killed_writers_are_cleaned_up_by_the_next_send(
+    home: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer_telemetry import Telemetry
+
+    enter_clean_environment(monkeypatch, home)
+    telemetry = Telemetry("flush-tool", version="1.0", endpoint=receiver.url("/v1"))
+    telemetry.clock = lambda: float(DAY_1)
+    telemetry.record_invocation("serve", "success", "", (), 12.0)
+    store_dir = telemetry.paths.store_dir
+    # What a writer killed between creating its temporary file and renaming it leaves.
+    leftovers = [store_dir / ".deletions.json.4242.tmp", store_dir / ".not-before.json.4243.tmp"]
+    for leftover in leftovers:
+        leftover.write_bytes(b'["9c1d2e3f-')
+    telemetry.clock = lambda: float(DAY_2)
+    assert telemetry.flush(timeout=5).days_sent == ("2026-03-10",)
+    assert [path for path in leftovers if path.exists()] == []
+    assert telemetry.status()["pending_deletions"] == []

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from ._checks import SchemaError
+from ._checks import SchemaError, is_uuid4
 from ._files import (
     ensure_private_dir,
     locked_file,
@@ -31,7 +31,6 @@ from ._files import (
     write_private_file,
 )
 from ._schema import (
-    ENVELOPE_FIELDS,
     SCHEMA_VERSION,
     validate_envelope,
     validate_rollup_record,
@@ -118,8 +117,7 @@ def read_deletions(store_dir: Path) -> list[str]:
     if not isinstance(values, list):
         return []
     # Only install ids leave in a deletion request: the file may have been edited.
-    is_install_id = next(field.check for field in ENVELOPE_FIELDS if field.name == "install_id")
-    return [value for value in values if is_install_id(value)][:MAX_PENDING_DELETIONS]
+    return [value for value in values if is_uuid4(value)][:MAX_PENDING_DELETIONS]
 
 
 def write_deletions(store_dir: Path, install_ids: Sequence[str]) -> None:
@@ -135,6 +133,7 @@ def write_deletions(store_dir: Path, install_ids: Sequence[str]) -> None:
 def add_pending_deletion(store_dir: Path, install_id: str) -> None:
     """Remember to ask the receiver to delete `install_id`'s data (done by the next send)."""
     with locked_file(_send_lock(store_dir), timeout=LOCK_TIMEOUT_SECONDS):
+        _remove_leftovers(store_dir)
         write_deletions(store_dir, [*read_deletions(store_dir), install_id])
 
 
@@ -191,6 +190,18 @@ def _send_lock(store_dir: Path) -> Path:
     return store_dir / SEND_LOCK_NAME
 
 
+def _remove_leftovers(store_dir: Path) -> None:
+    """Delete what writers of the send lock's files, killed mid-write, left behind.
+
+    Only a holder of the send lock writes these files: a temporary file of
+    theirs found while holding it belongs to no writer alive.
+    """
+    for name in (DELETIONS_NAME, NOT_BEFORE_NAME):
+        for leftover in store_dir.glob(f".{name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+
 # -- sending --------------------------------------------------------------------
 
 
@@ -200,6 +211,7 @@ def send_deletions(store_dir: Path, backend: Backend, *, timeout: float) -> Send
     with try_locked_file(_send_lock(store_dir)) as taken:
         if not taken:
             return SendReport(skipped="another process is sending")
+        _remove_leftovers(store_dir)
         return _send_deletions_locked(store_dir, backend, deadline)
 
 
@@ -239,6 +251,7 @@ def send_pending(
     with try_locked_file(lock) as taken:
         if not taken:
             return SendReport(skipped="another process is sending")
+        _remove_leftovers(store.directory)
         now = telemetry.clock()
         not_before = waiting_until(store.directory, now, forget=True)
         if not_before is not None:
