@@ -9,10 +9,14 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from typer_telemetry._consent import CI_VARIABLES
+
+if TYPE_CHECKING:
+    from typer_telemetry import Telemetry
 
 # Nothing this test session spawns may send real telemetry: the opt-out is set
 # for every child process, and tests that exercise recording build their
@@ -58,6 +62,27 @@ def enter_clean_environment(monkeypatch: pytest.MonkeyPatch, home: Path) -> None
             monkeypatch.delenv(name)
     for name, value in wanted.items():
         monkeypatch.setenv(name, value)
+
+
+def in_process_telemetry(
+    monkeypatch: pytest.MonkeyPatch,
+    home: Path,
+    name: str,
+    endpoint: str,
+    *,
+    now: float | None = None,
+) -> Telemetry:
+    """A Telemetry object in this test process, as on a clean user's machine (as in a server).
+
+    With `now`, its clock is pinned there (epoch seconds).
+    """
+    from typer_telemetry import Telemetry
+
+    enter_clean_environment(monkeypatch, home)
+    telemetry = Telemetry(name, version="1.0", endpoint=endpoint)
+    if now is not None:
+        telemetry.clock = lambda: float(now)
+    return telemetry
 
 
 RecordKey = tuple[str, str, str, str, tuple[str, ...]]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Tool, enter_clean_environment, run_burst
+from tests.conftest import Tool, in_process_telemetry, run_burst
 from tests.receiver import Receiver
 
 DAY_1 = 1773144000  # 2026-03-10 12:00 UTC
@@ -310,11 +310,9 @@ def test_a_custom_back_end_receives_completed_days(tool: Tool, tmp_path: Path) -
 def test_flush_sends_from_a_server_without_waiting_for_a_long_run(
     home: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from typer_telemetry import Telemetry
-
-    enter_clean_environment(monkeypatch, home)
-    telemetry = Telemetry("flush-tool", version="1.0", endpoint=receiver.url("/v1"))
-    telemetry.clock = lambda: float(DAY_1)
+    telemetry = in_process_telemetry(
+        monkeypatch, home, "flush-tool", receiver.url("/v1"), now=DAY_1
+    )
     telemetry.record_invocation("serve", "success", "", ("--port",), 12.0)
     assert telemetry.flush(timeout=5).days_sent == ()  # the day is not over yet
     telemetry.clock = lambda: float(DAY_2)
@@ -345,11 +343,9 @@ def test_a_sender_killed_mid_send_releases_its_claim_at_once(
 def test_temporary_files_of_killed_writers_are_cleaned_up_by_the_next_send(
     home: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from typer_telemetry import Telemetry
-
-    enter_clean_environment(monkeypatch, home)
-    telemetry = Telemetry("flush-tool", version="1.0", endpoint=receiver.url("/v1"))
-    telemetry.clock = lambda: float(DAY_1)
+    telemetry = in_process_telemetry(
+        monkeypatch, home, "flush-tool", receiver.url("/v1"), now=DAY_1
+    )
     telemetry.record_invocation("serve", "success", "", (), 12.0)
     store_dir = telemetry.paths.store_dir
     # What a writer killed between creating its temporary file and renaming it leaves.

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Tool, enter_clean_environment
+from tests.conftest import Tool, enter_clean_environment, in_process_telemetry
 from tests.hardening.conftest import FULL, assert_unchanged_by_telemetry, cases
 from tests.hardening.servers import (
     RawServer,
@@ -581,11 +581,7 @@ def test_retry_after_is_capped_and_a_clock_going_back_does_not_strand_it(
 def test_the_not_before_file_is_ignored_when_damaged(
     home: Path, good: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from typer_telemetry import Telemetry
-
-    enter_clean_environment(monkeypatch, home)
-    telemetry = Telemetry("net-tool", version="1.0", endpoint=good.url("/v1"))
-    telemetry.clock = lambda: float(DAY_1)
+    telemetry = in_process_telemetry(monkeypatch, home, "net-tool", good.url("/v1"), now=DAY_1)
     telemetry.record_invocation("sync", "success", "", (), 40.0)
     telemetry.clock = lambda: float(DAY_2)
     state = telemetry.paths.store_dir / "not-before.json"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Tool, enter_clean_environment
+from tests.conftest import Tool, in_process_telemetry
 from tests.hardening.conftest import FULL, assert_unchanged_by_telemetry, cases
 from tests.receiver import Receiver
 from typer_telemetry._checks import SchemaError
@@ -55,10 +55,7 @@ def test_clock_jumps_during_a_long_run_send_each_completed_day_once(
     home: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, reliability: object
 ) -> None:
     """In-process: the clock jumps between records and flushes, as in a server."""
-    from typer_telemetry import Telemetry
-
-    enter_clean_environment(monkeypatch, home)
-    telemetry = Telemetry("time-tool", version="1.0", endpoint=receiver.url("/v1"))
+    telemetry = in_process_telemetry(monkeypatch, home, "time-tool", receiver.url("/v1"))
     rng = random.Random(20260310)
     steps = cases(40, 400)
     recorded: dict[str, int] = {}
@@ -203,11 +200,7 @@ def test_clocks_far_in_the_future_and_before_2000(
 def test_a_clock_reset_to_1970_deletes_nothing_and_sends_nothing(
     home: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, reliability: object
 ) -> None:
-    from typer_telemetry import Telemetry
-
-    enter_clean_environment(monkeypatch, home)
-    telemetry = Telemetry("time-tool", version="1.0", endpoint=receiver.url("/v1"))
-    telemetry.clock = lambda: float(DAY_1)
+    telemetry = in_process_telemetry(monkeypatch, home, "time-tool", receiver.url("/v1"), now=DAY_1)
     telemetry.record_invocation("sync", "success", "", (), 10.0)
     clocks = [0.0, -1.0, 946684799.0, float(10**20), float("nan"), float("inf")]
     for now in clocks[: cases(3, len(clocks))]:
@@ -233,10 +226,7 @@ def test_a_clock_reset_to_1970_deletes_nothing_and_sends_nothing(
 def test_days_ahead_of_the_clock_are_kept_within_30_days_then_dropped(
     home: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, reliability: object
 ) -> None:
-    from typer_telemetry import Telemetry
-
-    enter_clean_environment(monkeypatch, home)
-    telemetry = Telemetry("time-tool", version="1.0", endpoint=receiver.url("/v1"))
+    telemetry = in_process_telemetry(monkeypatch, home, "time-tool", receiver.url("/v1"))
     for ahead in (1, 30, 31, 365):
         telemetry.clock = lambda ahead=ahead: float(DAY_1 + ahead * DAY)
         telemetry.record_invocation("sync", "success", "", (), 10.0)
@@ -270,11 +260,7 @@ def test_days_ahead_of_the_clock_are_kept_within_30_days_then_dropped(
 def test_an_impossible_date_in_the_journal_is_dropped(
     home: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from typer_telemetry import Telemetry
-
-    enter_clean_environment(monkeypatch, home)
-    telemetry = Telemetry("time-tool", version="1.0", endpoint=receiver.url("/v1"))
-    telemetry.clock = lambda: float(DAY_1)
+    telemetry = in_process_telemetry(monkeypatch, home, "time-tool", receiver.url("/v1"), now=DAY_1)
     telemetry.record_invocation("sync", "success", "", (), 10.0)
     journal = telemetry.paths.store_dir / "journal.log"
     with open(journal, "ab") as handle:
