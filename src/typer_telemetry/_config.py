@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._checks import is_uuid4
-from ._files import Paths, ensure_private_dir, locked_file, read_small_file, write_private_file
+from ._files import (
+    Paths,
+    ensure_private_dir,
+    locked_file,
+    read_small_file,
+    remove_leftover_temporaries,
+    write_private_file,
+)
 
 if TYPE_CHECKING:
     from ._consent import StoredChoice
@@ -187,10 +194,9 @@ def update_config(paths: Paths, tool_name: str, change: Callable[[Config], Confi
     try:
         ensure_private_dir(paths.config_dir)
         with locked_file(paths.config_dir / ".telemetry.lock", timeout=LOCK_TIMEOUT_SECONDS):
-            for leftover in paths.config_dir.glob(f".{paths.config_file.name}.*.tmp"):
-                # Only a holder of this lock writes the file: a temporary file
-                # now is what a writer killed mid-write left behind.
-                leftover.unlink(missing_ok=True)
+            # Only a holder of this lock writes the file: a temporary file
+            # now is what a writer killed mid-write left behind.
+            remove_leftover_temporaries(paths.config_file)
             current = read_config(paths.config_file)
             if current.choice == "unreadable":
                 _set_aside(paths.config_file)

@@ -27,6 +27,7 @@ from ._files import (
     ensure_private_dir,
     locked_file,
     read_small_file,
+    remove_leftover_temporaries,
     try_locked_file,
     write_private_file,
 )
@@ -191,15 +192,10 @@ def _send_lock(store_dir: Path) -> Path:
 
 
 def _remove_leftovers(store_dir: Path) -> None:
-    """Delete what writers of the send lock's files, killed mid-write, left behind.
-
-    Only a holder of the send lock writes these files: a temporary file of
-    theirs found while holding it belongs to no writer alive.
-    """
+    """Delete what writers of the files kept under the send lock left when killed mid-write."""
     for name in (DELETIONS_NAME, NOT_BEFORE_NAME):
-        for leftover in store_dir.glob(f".{name}.*.tmp"):
-            with contextlib.suppress(OSError):
-                leftover.unlink()
+        with contextlib.suppress(OSError):
+            remove_leftover_temporaries(store_dir / name)
 
 
 # -- sending --------------------------------------------------------------------

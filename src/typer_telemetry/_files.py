@@ -136,6 +136,16 @@ def write_private_file(path: Path, data: bytes) -> None:
         raise
 
 
+def remove_leftover_temporaries(path: Path) -> None:
+    """Delete the temporary files that `write_private_file` left for `path` when killed.
+
+    Call it only under the lock that every writer of `path` holds: then no
+    writer alive owns one of them.
+    """
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+        leftover.unlink(missing_ok=True)
+
+
 def read_small_file(path: Path, limit: int) -> bytes:
     """Read a file we own without following a planted symlink; refuse anything huge.
 

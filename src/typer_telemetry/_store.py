@@ -39,6 +39,7 @@ from ._files import (
     LockUnavailable,
     ensure_private_dir,
     read_small_file,
+    remove_leftover_temporaries,
     try_locked_file,
     wait_lock,
     write_private_file,
@@ -325,10 +326,9 @@ class RollupStore:
     def _compact_locked(self, today: str, sent: Sequence[dict[str, object]] = ()) -> Rollup:
         """Fold unfolded segments, drop expired days, take out `sent` records; write if changed."""
         rollup = self._load_rollup(set_aside_if_bad=True)
-        for leftover in self.directory.glob(f".{ROLLUP_NAME}.*.tmp"):
-            # Only a process holding this lock writes the rollup: any temporary
-            # file now is what a killed writer left behind.
-            leftover.unlink(missing_ok=True)
+        # Only a process holding this lock writes the rollup: any temporary
+        # file now is what a killed writer left behind.
+        remove_leftover_temporaries(self.rollup_path)
         segments = self._segments()
         for number, path in segments:
             if number <= rollup.merged_through:  # folded before a crash; now just garbage
