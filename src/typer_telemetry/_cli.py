@@ -22,14 +22,15 @@ def _warn(message: str) -> None:
 
 
 def _how_to_change(decision: Decision, telemetry: Telemetry) -> str:
-    tool, prefix = telemetry.name, telemetry.env_prefix
+    prefix = telemetry.env_prefix
+    toggle = telemetry.user_command("disable" if decision.enabled else "enable")
     hints = {
         "do_not_track": "unset DO_NOT_TRACK to let the other settings apply",
         "env_disabled": f"unset {prefix}_TELEMETRY_DISABLED to let the other settings apply",
         "env": f"unset {prefix}_TELEMETRY to let the stored choice apply",
         "ci": f"set {prefix}_TELEMETRY=1 to record in CI",
-        "config": f"run `{tool} telemetry {'disable' if decision.enabled else 'enable'}`",
-        "default": f"run `{tool} telemetry {'disable' if decision.enabled else 'enable'}`",
+        "config": f"run `{toggle}`",
+        "default": f"run `{toggle}`",
     }
     return hints[decision.source]
 
@@ -72,7 +73,7 @@ def _print_status(telemetry: Telemetry, status: dict[str, Any]) -> None:
     invocations = sum(record["count"] for record in pending)
     console.print(
         f"  Pending:      {invocations} invocations over {len(days)} day(s), "
-        f"{len(pending)} records (`{telemetry.name} telemetry status --json` shows them exactly)"
+        f"{len(pending)} records (`{telemetry.user_command('status --json')}` shows them exactly)"
     )
     table = Table(box=None, pad_edge=False)
     for column in ("day", "command", "outcome", "error", "flags", "count", "p50", "p95"):

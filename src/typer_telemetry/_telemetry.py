@@ -83,6 +83,9 @@ class Telemetry:
         self.consent: Policy = consent
         self.long_running_after = float(long_running_after)
         self.env_prefix = env_prefix(name)
+        # The name the `telemetry` group is mounted under; every message that
+        # tells the user what to type says `user_command(...)`.
+        self.group_name = TELEMETRY_GROUP_NAME
         if endpoint is not None:
             check_endpoint(endpoint)  # a wrong endpoint shows on the author's first run
         if backend is not None and not (
@@ -139,6 +142,10 @@ class Telemetry:
             or self._endpoint
             or os.environ.get(f"{self.env_prefix}_TELEMETRY_ENDPOINT")
         )
+
+    def user_command(self, subcommand: str) -> str:
+        """What the user types for one of the group's commands: `mytool telemetry disable`."""
+        return f"{self.name} {self.group_name} {subcommand}"
 
     @property
     def debugging(self) -> bool:
@@ -307,7 +314,7 @@ class Telemetry:
             if not current.notice_shown:
                 from ._notice import show_notice
 
-                show_notice(self.name, self.env_prefix)
+                show_notice(self.name, self.env_prefix, self.user_command("disable"))
             return with_identity(current)
 
         return update_config(self.paths, self.name, change)
