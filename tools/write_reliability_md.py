@@ -1,9 +1,12 @@
 """Write docs/reliability.md's table from the rows the hardening suite reported.
 
     python tools/write_reliability_md.py RESULTS_FOLDER
+    python tools/write_reliability_md.py --add RESULTS_FOLDER
 
 Each row says what was tried, in how many cases, what happened and what was
 lost; rows of the same fault reported by several tests are kept apart.
+With `--add`, the rows of a run of some tests only (new ones) join the rows
+already on the page instead of replacing them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,19 @@ from pathlib import Path
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
 START = "<!-- reliability-table:start -->"
 END = "<!-- reliability-table:end -->"
-AREAS = ["Local files", "Process life", "Time", "Network", "Concurrency", "Privacy", "Output"]
+AREAS = [
+    "Local files",
+    "Other users",
+    "Process life",
+    "Time",
+    "Network",
+    "Hook",
+    "Author mistakes",
+    "Bounds",
+    "Concurrency",
+    "Privacy",
+    "Output",
+]
 
 
 def load_rows(folder: Path) -> list[dict[str, object]]:
@@ -65,20 +80,45 @@ def render(rows: list[dict[str, object]]) -> str:
             f"| {escape(row['outcome'])} | {escape(row['lost'])} |"
         )
     lines.append("")
+    faults = sum(int(row.get("fault_count", 1)) for row in rows)  # type: ignore[call-overload]
     lines.append(
-        f"{len(rows)} faults and inputs in {len(merged)} rows (faults that behaved alike share a"
+        f"{faults} faults and inputs in {len(merged)} rows (faults that behaved alike share a"
         f" row), {total:,} cases in all."
     )
     return "\n".join(lines)
 
 
+def rows_on_page(table: str) -> list[dict[str, object]]:
+    """The rows of the table already on the page (each may list several faults)."""
+    rows: list[dict[str, object]] = []
+    for line in table.splitlines():
+        if not line.startswith("| ") or line.startswith(("| area ", "|---")):
+            continue
+        cells = [cell.strip().replace("\\|", "|") for cell in line.strip("|").split(" | ")]
+        area, fault, cases, outcome, lost = cells
+        rows.append(
+            {
+                "area": area,
+                "fault": fault,
+                "cases": int(cases.replace(",", "")),
+                "outcome": outcome,
+                "lost": lost,
+                "fault_count": len(fault.split("; ")),
+            }
+        )
+    return rows
+
+
 def main() -> None:
-    rows = load_rows(Path(sys.argv[1]))
+    add = sys.argv[1] == "--add"
+    rows = load_rows(Path(sys.argv[-1]))
     if not rows:
         raise SystemExit("no rows: did the hardening suite run with HARDENING_RESULTS set?")
     page = PAGE.read_text(encoding="utf-8")
     head, rest = page.split(START, 1)
-    _, tail = rest.split(END, 1)
+    table, tail = rest.split(END, 1)
+    if add:
+        rows = rows_on_page(table) + rows
     PAGE.write_text(f"{head}{START}\n{render(rows)}\n{END}{tail}", encoding="utf-8")
     print(f"wrote {len(rows)} rows to {PAGE}")
 
