@@ -106,6 +106,19 @@ def rows_on_page(table: str) -> list[dict[str, object]]:
                 "fault_count": len(fault.split("; ")),
             }
         )
+    # A fault's own text may hold "; ": the page's footer has the true number.
+    import re
+
+    footer = re.search(r"^([0-9,]+) faults and inputs", table, re.MULTILINE)
+    if footer and rows:
+        counted = sum(int(row["fault_count"]) for row in rows)  # type: ignore[call-overload]
+        rows[0]["fault_count"] = (
+            int(rows[0]["fault_count"])
+            + int(  # type: ignore[call-overload]
+                footer.group(1).replace(",", "")
+            )
+            - counted
+        )
     return rows
 
 
