@@ -347,6 +347,7 @@ class RollupStore:
             # Only a regular file of ours is folded; anything else in its place
             # (a folder, a pipe, a link) is left alone and appending to it fails.
             if stat.S_ISREG(found.st_mode) and found.st_size > 0:
+                check_private(self.directory / name, found)  # not moved, not folded
                 target = self.directory / f"segment-{next_number}.log"
                 os.rename(self.directory / name, target)
                 segments.append((next_number, target))
