@@ -268,6 +268,8 @@ class Telemetry:
             from ._config import read_config
 
             config = read_config(self.paths.config_file)
+        # The journal (`_journal.JOURNAL_NAME`, a module a run that records
+        # nothing never loads) is the data file every recorded run writes.
         unsafe = config.unsafe or unsafe_reason(self.paths.store_dir, "data", ("journal.log",))
         return decide(self.env_prefix, os.environ, config.choice, self.consent, unsafe)
 
