@@ -4,7 +4,9 @@ Folders are created 0700 and files 0600, never through a planted symlink.
 A folder or file another user owns, or that others may write to, is refused
 (`UnsafeFile`): checked with `fstat` on what was opened (the folder opened
 with O_DIRECTORY|O_NOFOLLOW, the file through it with O_NOFOLLOW), nothing is
-read from it, written into it or changed about it. Locks are POSIX `flock`s, which the OS releases when the process dies; where
+read from it, written into it or changed about it.
+
+Locks are POSIX `flock`s, which the OS releases when the process dies; where
 they are missing (Windows) locking raises `LockUnavailable` and telemetry
 stays off for the run (fail closed).
 """
