@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from tests.conftest import Tool
 from typer_telemetry._consent import CI_PROVIDER_VARIABLES, decide, env_prefix, is_set
+
+if TYPE_CHECKING:
+    from typer_telemetry._consent import Policy, StoredChoice
 
 PREFIX = "MYTOOL"
 
@@ -157,3 +162,39 @@ def test_stored_choices_on_a_real_tool(tool: Tool) -> None:
     assert tool.run("hello", "a").returncode == 0
     status = tool.status()
     assert (status["enabled"], status["source"], status["pending"]) == (False, "config", [])
+
+
+# The unsafe files row: files another user owns or others may write to.
+UNSAFE = "the config folder /x is owned by another user (uid 65534)"
+
+
+@pytest.mark.parametrize(
+    ("environ", "stored", "policy"),
+    [
+        ({}, "enabled", "opt-out"),
+        ({}, "unset", "opt-out"),
+        ({f"{PREFIX}_TELEMETRY": "1"}, "enabled", "opt-out"),
+        ({f"{PREFIX}_TELEMETRY": "1", "CI": "true"}, "unset", "opt-in"),
+        ({"CI": "true"}, "enabled", "opt-out"),
+    ],
+)
+def test_unsafe_files_turn_telemetry_off_whatever_the_switch_choice_or_default_say(
+    environ: dict[str, str], stored: StoredChoice, policy: Policy
+) -> None:
+    decision = decide(PREFIX, environ, stored, policy, UNSAFE)
+    assert (decision.enabled, decision.source, decision.reason) == (False, "unsafe_files", UNSAFE)
+
+
+@pytest.mark.parametrize(
+    ("environ", "source"),
+    [
+        ({"DO_NOT_TRACK": "1"}, "do_not_track"),
+        ({f"{PREFIX}_TELEMETRY_DISABLED": "1"}, "env_disabled"),
+        ({f"{PREFIX}_TELEMETRY": "0"}, "env"),
+    ],
+)
+def test_an_opt_out_in_the_environment_still_reports_as_itself_over_unsafe_files(
+    environ: dict[str, str], source: str
+) -> None:
+    decision = decide(PREFIX, environ, "enabled", "opt-out", UNSAFE)
+    assert (decision.enabled, decision.source) == (False, source)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from ._config import ConfigUnwritable
+from ._config import ConfigUnwritable, DisableIncomplete
 from ._consent import Decision
 from ._schema import DURATION_BUCKET_BOUNDS_MS
 
@@ -29,6 +29,7 @@ def _how_to_change(decision: Decision, telemetry: Telemetry) -> str:
         "env_disabled": f"unset {prefix}_TELEMETRY_DISABLED to let the other settings apply",
         "env": f"unset {prefix}_TELEMETRY to let the stored choice apply",
         "ci": f"set {prefix}_TELEMETRY=1 to record in CI",
+        "unsafe_files": "make the path above yours alone (or remove it)",
         "config": f"run `{toggle}`",
         "default": f"run `{toggle}`",
     }
@@ -92,6 +93,33 @@ def _print_status(telemetry: Telemetry, status: dict[str, Any]) -> None:
     console.print(table)
 
 
+def _report_incomplete_disable(telemetry: Telemetry, incomplete: DisableIncomplete) -> NoReturn:
+    """Say what `disable` did and did not do, and whether telemetry is off all the same.
+
+    Exit code 1 only when the choice could not be stored: then a later run
+    may record again, and the user must know.
+    """
+    name = telemetry.name
+    if incomplete.data_problem is None:
+        _warn(f"Pending telemetry data of {name} was deleted.")
+    else:
+        _warn(f"Pending telemetry data of {name} was not deleted: {incomplete.data_problem}.")
+    if incomplete.choice_problem is None:
+        _warn(f"The choice is stored: telemetry for {name} is disabled.")
+        raise typer.Exit(0)
+    _warn(f"The choice to turn telemetry off could not be stored: {incomplete.choice_problem}.")
+    decision = telemetry.decide()
+    if decision.enabled:
+        _warn(
+            f"Telemetry for {name} is still on: later runs record again. Fix the above and run"
+            f" `{telemetry.user_command('disable')}` again, or set"
+            f" {telemetry.env_prefix}_TELEMETRY=0 to turn it off meanwhile."
+        )
+    else:
+        _warn(f"Telemetry for {name} is off for now nonetheless, because {decision.reason}.")
+    raise typer.Exit(1)
+
+
 def commands_app(telemetry: Telemetry) -> typer.Typer:
     """The status, enable, disable and reset commands, made when the group is invoked."""
     app = typer.Typer(add_completion=False)
@@ -128,9 +156,8 @@ def commands_app(telemetry: Telemetry) -> typer.Typer:
         """Turn telemetry off for this user and delete everything not yet sent."""
         try:
             decision = telemetry.disable()
-        except ConfigUnwritable as error:
-            _warn(f"Could not save the choice: {error}")
-            raise typer.Exit(1) from None
+        except DisableIncomplete as incomplete:
+            _report_incomplete_disable(telemetry, incomplete)
         typer.echo(f"Telemetry for {telemetry.name} is disabled; pending data was deleted.")
         if decision.enabled:
             _warn(f"Note: it stays on for now, because {decision.reason}.")
@@ -140,7 +167,7 @@ def commands_app(telemetry: Telemetry) -> typer.Typer:
         """Delete local telemetry data and start over with a new install id."""
         try:
             old_id, new_id = telemetry.reset()
-        except ConfigUnwritable as error:
+        except OSError as error:  # ConfigUnwritable, or a data folder that is not ours alone
             _warn(f"Could not reset: {error}")
             raise typer.Exit(1) from None
         typer.echo(f"Local telemetry data of {telemetry.name} was deleted.")

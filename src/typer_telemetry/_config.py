@@ -4,6 +4,9 @@ A TOML file the user may read and edit. Reading is on the hot path, so the
 lines this library writes (`key = true`, `key = "text"`) are read by a tiny
 parser; anything else falls back to the full TOML parser. An unreadable or
 corrupt file reads as "unreadable", which the consent table treats as off.
+A config folder or file another user owns, or others may write to, is not
+read at all (it may hold a planted install id or choice): it reads as
+"unsafe", which turns telemetry off, and is never written.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ._checks import is_uuid4
 from ._files import (
     Paths,
+    UnsafeFile,
     ensure_private_dir,
     locked_file,
     read_small_file,
@@ -37,6 +41,19 @@ class ConfigUnwritable(OSError):
     """The config file cannot be written; telemetry stays off for this run."""
 
 
+class DisableIncomplete(ConfigUnwritable):
+    """`disable` did not do all of its work; each attribute says what was left, and why.
+
+    `data_problem`: why pending data was not deleted (None: it was).
+    `choice_problem`: why the choice "off" was not stored (None: it was).
+    """
+
+    def __init__(self, data_problem: str | None, choice_problem: str | None) -> None:
+        self.data_problem = data_problem
+        self.choice_problem = choice_problem
+        super().__init__("; ".join(filter(None, (data_problem, choice_problem))))
+
+
 class Config:
     """What the config file says, already checked.
 
@@ -44,7 +61,7 @@ class Config:
     millisecond to define, on every run of the tool.
     """
 
-    __slots__ = ("choice", "extra", "install_id", "notice_shown")
+    __slots__ = ("choice", "extra", "install_id", "notice_shown", "unsafe")
 
     def __init__(
         self,
@@ -52,14 +69,17 @@ class Config:
         install_id: str | None = None,
         notice_shown: bool = False,
         extra: tuple[tuple[str, Any], ...] = (),
+        unsafe: str | None = None,
     ) -> None:
         self.choice: StoredChoice = choice
         self.install_id = install_id
         self.notice_shown = notice_shown
         self.extra = extra
+        # Why the config folder or file must not be used (see `read_config`), else None.
+        self.unsafe = unsafe
 
     def _fields(self) -> tuple[object, ...]:
-        return (self.choice, self.install_id, self.notice_shown, self.extra)
+        return (self.choice, self.install_id, self.notice_shown, self.extra, self.unsafe)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Config) and self._fields() == other._fields()
@@ -81,6 +101,7 @@ class Config:
             self.install_id if install_id is None else install_id,
             self.notice_shown if notice_shown is None else notice_shown,
             self.extra,
+            self.unsafe,
         )
 
 
@@ -159,11 +180,17 @@ def parse_config(data: bytes) -> Config:
 
 
 def read_config(path: Path) -> Config:
-    """Read the config; a missing file is an empty config, an unreadable one fails closed."""
+    """Read the config; a missing file is an empty config, an unreadable one fails closed.
+
+    A folder or file that is not ours alone is not read: its install id and
+    "notice shown" might be planted, so none of it is used (`Config.unsafe`).
+    """
     try:
         data = read_small_file(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         return Config()
+    except UnsafeFile as unsafe:
+        return Config(choice="unreadable", unsafe=unsafe.describe("config"))
     except (OSError, ValueError):
         return Config(choice="unreadable")
     return parse_config(data)
@@ -189,7 +216,8 @@ def update_config(paths: Paths, tool_name: str, change: Callable[[Config], Confi
     """Read, change and write the config under a lock, so concurrent runs agree.
 
     An unreadable file is set aside (renamed) before it is replaced, so that a
-    user's hand edits are never silently destroyed.
+    user's hand edits are never silently destroyed. A folder or file that is
+    not ours alone is left exactly as it is: ConfigUnwritable says why.
     """
     try:
         ensure_private_dir(paths.config_dir)
@@ -198,6 +226,8 @@ def update_config(paths: Paths, tool_name: str, change: Callable[[Config], Confi
             # now is what a writer killed mid-write left behind.
             remove_leftover_temporaries(paths.config_file)
             current = read_config(paths.config_file)
+            if current.unsafe is not None:
+                raise ConfigUnwritable(current.unsafe)
             if current.choice == "unreadable":
                 _set_aside(paths.config_file)
                 current = Config()
@@ -205,6 +235,10 @@ def update_config(paths: Paths, tool_name: str, change: Callable[[Config], Confi
             if updated != current or not paths.config_file.exists():
                 write_private_file(paths.config_file, render_config(updated, tool_name))
             return updated
+    except ConfigUnwritable:
+        raise
+    except UnsafeFile as unsafe:
+        raise ConfigUnwritable(unsafe.describe("config")) from unsafe
     except OSError as error:
         raise ConfigUnwritable(str(error)) from error
 

@@ -1,4 +1,4 @@
-"""Consent: the precedence table of SPEC.md, in one function.
+"""Consent: the precedence table of TELEMETRY.md ("Turning it off"), in one function.
 
 Hot path: standard library only, no I/O (the stored choice is read by the caller).
 """
@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
     Policy: TypeAlias = Literal["opt-out", "opt-in"]
     StoredChoice: TypeAlias = Literal["enabled", "disabled", "unset", "unreadable"]
-    Source: TypeAlias = Literal["do_not_track", "env_disabled", "env", "ci", "config", "default"]
+    Source: TypeAlias = Literal[
+        "do_not_track", "env_disabled", "env", "unsafe_files", "ci", "config", "default"
+    ]
 
 _OFF_WORDS = frozenset({"", "0", "false", "no", "off"})
 _ON_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -83,7 +85,11 @@ def ci_variable(environ: Mapping[str, str]) -> str | None:
 
 
 def decided_by_environment(prefix: str, environ: Mapping[str, str]) -> Decision | None:
-    """Rows 1 to 4 of the table, which need no file: the decision, or None to read on."""
+    """The rows of the table that need no file: the decision, or None to read on.
+
+    An "off" it returns is final (rows 1 to 3). An "on" (row 5, the switch)
+    and CI (row 6) still yield to unsafe files (row 4), which `decide` checks.
+    """
     if is_set(environ.get("DO_NOT_TRACK")):
         return Decision(False, "do_not_track", "DO_NOT_TRACK is set")
 
@@ -105,10 +111,25 @@ def decided_by_environment(prefix: str, environ: Mapping[str, str]) -> Decision 
 
 
 def decide(
-    prefix: str, environ: Mapping[str, str], stored: StoredChoice, policy: Policy
+    prefix: str,
+    environ: Mapping[str, str],
+    stored: StoredChoice,
+    policy: Policy,
+    unsafe: str | None = None,
 ) -> Decision:
-    """Apply the consent table; the first matching row wins."""
+    """Apply the consent table; the first matching row wins.
+
+    `unsafe` says why the telemetry files cannot be trusted (a folder or file
+    another user owns or others may write to), else None. It turns telemetry
+    off whatever the stored choice, the default or `<NAME>_TELEMETRY=1` say:
+    nothing can be stored or recorded safely there. An opt-out in the
+    environment still reports as itself.
+    """
     by_environment = decided_by_environment(prefix, environ)
+    if by_environment is not None and not by_environment.enabled and by_environment.source != "ci":
+        return by_environment
+    if unsafe is not None:
+        return Decision(False, "unsafe_files", unsafe)
     if by_environment is not None:
         return by_environment
 

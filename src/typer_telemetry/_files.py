@@ -1,6 +1,11 @@
 """Files we own: the per-user folders, private atomic files, and process-bound locks.
 
 Folders are created 0700 and files 0600, never through a planted symlink.
+A folder or file another user owns, or that others may write to, is refused
+(`UnsafeFile`): checked with `fstat` on what was opened (the folder opened
+with O_DIRECTORY|O_NOFOLLOW, the file through it with O_NOFOLLOW), nothing is
+read from it, written into it or changed about it.
+
 Locks are POSIX `flock`s, which the OS releases when the process dies; where
 they are missing (Windows) locking raises `LockUnavailable` and telemetry
 stays off for the run (fail closed).
@@ -9,6 +14,7 @@ stays off for the run (fail closed).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import sys
@@ -29,6 +35,111 @@ O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+
+# Where folders can be opened and files opened through them (POSIX); elsewhere
+# the helpers fall back to paths, and ownership is not checked (no uids).
+OPENS_FOLDERS = bool(O_DIRECTORY) and os.open in os.supports_dir_fd
+_FOLDER_FLAGS = os.O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
+_geteuid = getattr(os, "geteuid", None)
+# Mode bits that let users other than the owner change a folder or file.
+WRITABLE_BY_OTHERS = 0o022
+
+
+class UnsafeFile(PermissionError):
+    """A folder or file of ours that another user owns or that others may write to.
+
+    Such a file may hold a planted install id or choice, or hand what we
+    write to someone else: it is neither trusted nor written, and telemetry
+    stays off while it is there. `describe` names it for the user, with the
+    fix where there is a simple one.
+    """
+
+    def __init__(self, path: Path | str, *, folder: bool, problem: str, fix: str = "") -> None:
+        self.path = str(path)
+        self.folder = folder
+        self.problem = problem
+        self.fix = fix
+        super().__init__(self.describe())
+
+    def describe(self, role: str = "") -> str:
+        """`the config folder /x is owned by another user (uid 65534)`, with `role` "config"."""
+        noun = "folder" if self.folder else "file"
+        return f"the {role + ' ' if role else ''}{noun} {self.path} {self.problem}{self.fix}"
+
+
+def _quoted(path: str) -> str:
+    """The path as a shell word, for the `chmod` a message suggests."""
+    if path and all(char.isalnum() or char in "/._-+@%:," for char in path):
+        return path
+    return "'" + path.replace("'", "'\\''") + "'"
+
+
+def check_private(path: Path | str, found: os.stat_result) -> None:
+    """Refuse what another user owns or others may write to (`found` is an fstat of it).
+
+    Only the owner and the write bits count: a folder of ours that others
+    may merely read is tightened by `ensure_private_dir`, not refused.
+    """
+    if _geteuid is None:  # pragma: no cover - no uids (Windows)
+        return
+    folder = stat.S_ISDIR(found.st_mode)
+    if found.st_uid != _geteuid():
+        raise UnsafeFile(
+            path, folder=folder, problem=f"is owned by another user (uid {found.st_uid})"
+        )
+    if found.st_mode & WRITABLE_BY_OTHERS:
+        private = "700" if folder else "600"
+        raise UnsafeFile(
+            path,
+            folder=folder,
+            problem=f"is writable by other users (mode {stat.S_IMODE(found.st_mode):04o})",
+            fix=f"; `chmod {private} {_quoted(str(path))}` fixes it",
+        )
+
+
+def open_folder(path: Path | str) -> int:
+    """Open a folder of ours without following a link; refuse it if it is not ours alone.
+
+    The descriptor (close it) lets files be opened inside exactly the folder
+    that was checked, whatever is renamed in its place meanwhile.
+    """
+    descriptor = os.open(path, _FOLDER_FLAGS)
+    try:
+        check_private(path, os.fstat(descriptor))
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return descriptor
+
+
+def unsafe_reason(folder: Path, role: str, names: tuple[str, ...] = ()) -> str | None:
+    """Why `folder` or one of the named files in it must not be used; None if nothing is wrong.
+
+    For the consent decision: what is missing, or no plain folder, is no
+    reason here (its own error shows where it is used). The files are
+    checked again on their descriptor each time they are opened.
+    """
+    if not OPENS_FOLDERS:  # pragma: no cover - Windows
+        return None
+    try:
+        descriptor = open_folder(folder)
+    except UnsafeFile as unsafe:
+        return unsafe.describe(role)
+    except OSError:
+        return None
+    try:
+        for name in names:
+            try:
+                found = os.stat(name, dir_fd=descriptor, follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISREG(found.st_mode):
+                check_private(folder / name, found)
+    except UnsafeFile as unsafe:
+        return unsafe.describe(role)
+    finally:
+        os.close(descriptor)
+    return None
 
 
 class Paths:
@@ -91,7 +202,9 @@ def ensure_private_dir(path: Path) -> None:
     """Create `path` (and missing parents) readable by the user alone.
 
     A symlink in place of the folder is refused rather than followed, so that
-    a planted link cannot redirect writes elsewhere.
+    a planted link cannot redirect writes elsewhere. A folder another user
+    owns or others may write to is refused (`UnsafeFile`) and left exactly
+    as it is; one of ours that others may only read is tightened to 0700.
     """
     if not path.is_absolute():
         # No home could be found (no HOME, no passwd entry): a relative "~/..."
@@ -113,14 +226,87 @@ def ensure_private_dir(path: Path) -> None:
     for folder in reversed(missing):
         with contextlib.suppress(FileExistsError):
             os.mkdir(folder, PRIVATE_DIR_MODE)
-    if path.is_symlink() or not path.is_dir():
-        raise NotADirectoryError(f"{path} is not a plain folder")
-    if path.stat().st_mode & 0o077:
-        os.chmod(path, PRIVATE_DIR_MODE)
+    if not OPENS_FOLDERS:  # pragma: no cover - Windows
+        if path.is_symlink() or not path.is_dir():
+            raise NotADirectoryError(f"{path} is not a plain folder")
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, PRIVATE_DIR_MODE)
+        return
+    try:
+        descriptor = open_folder(path)
+    except (NotADirectoryError, FileNotFoundError) as error:
+        raise NotADirectoryError(f"{path} is not a plain folder") from error
+    except UnsafeFile:
+        raise
+    except OSError as error:
+        if error.errno == errno.ELOOP:  # a link that appeared after the check above
+            raise NotADirectoryError(f"{path} is reached through a symlink") from error
+        raise
+    try:
+        if os.fstat(descriptor).st_mode & 0o077:
+            os.fchmod(descriptor, PRIVATE_DIR_MODE)
+    finally:
+        os.close(descriptor)
+
+
+def _open_in_folder(path: Path, flags: int, mode: int = PRIVATE_FILE_MODE) -> int:
+    """Open `path` inside its folder, once the folder was found to be ours alone."""
+    if not OPENS_FOLDERS:  # pragma: no cover - Windows
+        return os.open(path, flags, mode)
+    folder = open_folder(path.parent)
+    try:
+        return os.open(path.name, flags, mode, dir_fd=folder)
+    finally:
+        os.close(folder)
+
+
+def _checked_file(path: Path, descriptor: int) -> os.stat_result:
+    """The fstat of an opened file, which must be a regular file of ours alone (else closed)."""
+    try:
+        found = os.fstat(descriptor)
+        if not stat.S_ISREG(found.st_mode):
+            raise OSError(f"{path} is not a regular file")
+        check_private(path, found)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return found
 
 
 def write_private_file(path: Path, data: bytes) -> None:
-    """Replace `path` atomically with `data`, mode 0600, durable once this returns."""
+    """Replace `path` atomically with `data`, mode 0600, durable once this returns.
+
+    The temporary file is made new (O_EXCL) inside the checked folder and
+    renamed there: no existing file, a planted one included, is ever opened
+    for writing.
+    """
+    if not OPENS_FOLDERS:  # pragma: no cover - Windows
+        _write_by_path(path, data)
+        return
+    folder = open_folder(path.parent)
+    try:
+        temporary = f".{path.name}.{os.getpid()}.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_NOFOLLOW | O_CLOEXEC
+        try:
+            descriptor = os.open(temporary, flags, PRIVATE_FILE_MODE, dir_fd=folder)
+        except FileExistsError:  # left by a killed process that had our pid
+            os.unlink(temporary, dir_fd=folder)
+            descriptor = os.open(temporary, flags, PRIVATE_FILE_MODE, dir_fd=folder)
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path.name, src_dir_fd=folder, dst_dir_fd=folder)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary, dir_fd=folder)
+            raise
+    finally:
+        os.close(folder)
+
+
+def _write_by_path(path: Path, data: bytes) -> None:  # pragma: no cover - Windows
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | O_NOFOLLOW
     descriptor = os.open(temporary, flags, PRIVATE_FILE_MODE)
@@ -136,27 +322,46 @@ def write_private_file(path: Path, data: bytes) -> None:
         raise
 
 
+def is_leftover_temporary(name: str, of: str) -> bool:
+    """Whether `name` is a temporary file `write_private_file` makes for the file `of`."""
+    prefix = f".{of}."
+    return name.startswith(prefix) and name.endswith(".tmp") and len(name) > len(prefix) + 4
+
+
 def remove_leftover_temporaries(path: Path) -> None:
     """Delete the temporary files that `write_private_file` left for `path` when killed.
 
     Call it only under the lock that every writer of `path` holds: then no
-    writer alive owns one of them.
+    writer alive owns one of them. Nothing is deleted in a folder that is
+    not ours alone (`UnsafeFile`).
     """
-    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
-        leftover.unlink(missing_ok=True)
+    if not OPENS_FOLDERS:  # pragma: no cover - Windows
+        for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+            leftover.unlink(missing_ok=True)
+        return
+    try:
+        folder = open_folder(path.parent)
+    except FileNotFoundError:
+        return
+    try:
+        for entry in os.scandir(folder):
+            if is_leftover_temporary(entry.name, path.name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.name, dir_fd=folder)
+    finally:
+        os.close(folder)
 
 
 def read_small_file(path: Path, limit: int) -> bytes:
-    """Read a file we own without following a planted symlink; refuse anything huge.
+    """Read a file of ours without following a planted symlink; refuse anything huge.
 
     Only a regular file is read: opening a named pipe in its place would wait
     forever for a writer (hence O_NONBLOCK), and a folder cannot be read.
+    The folder and the file must be ours alone (`UnsafeFile` otherwise).
     """
-    flags = os.O_RDONLY | O_NOFOLLOW | O_NONBLOCK
-    descriptor = os.open(path, flags)
+    descriptor = _open_in_folder(path, os.O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+    _checked_file(path, descriptor)
     with os.fdopen(descriptor, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            raise OSError(f"{path} is not a regular file")
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise ValueError(f"{path} is larger than {limit} bytes")
@@ -196,10 +401,22 @@ def wait_lock(descriptor: int, *, shared: bool, timeout: float) -> None:
         delay = min(delay * 2, 0.05)
 
 
+def open_lock_file(path: Path) -> int:
+    """Open (create 0600 if missing) a lock file of ours, in a folder of ours alone.
+
+    No lock file is created in a folder another user owns or others may
+    write to, and a lock file that is not a regular file of ours is refused.
+    """
+    flags = os.O_RDWR | os.O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK
+    descriptor = _open_in_folder(path, flags)
+    _checked_file(path, descriptor)
+    return descriptor
+
+
 @contextmanager
 def locked_file(path: Path, *, timeout: float) -> Iterator[int]:
     """Hold an exclusive lock on `path` (created 0600 if missing) for the block."""
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | O_NOFOLLOW, PRIVATE_FILE_MODE)
+    descriptor = open_lock_file(path)
     try:
         wait_lock(descriptor, shared=False, timeout=timeout)
         yield descriptor
@@ -210,7 +427,7 @@ def locked_file(path: Path, *, timeout: float) -> Iterator[int]:
 @contextmanager
 def try_locked_file(path: Path) -> Iterator[bool]:
     """Try once for an exclusive lock on `path`; yields whether it was taken."""
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | O_NOFOLLOW, PRIVATE_FILE_MODE)
+    descriptor = open_lock_file(path)
     try:
         yield try_lock(descriptor, shared=False)
     finally:

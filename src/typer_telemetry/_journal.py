@@ -5,6 +5,10 @@ hundred bytes. Every process appends to the same `journal.log` in the store
 folder; `_store.py` folds it into the per-day rollup once it passes
 `COMPACT_AT_BYTES`, and loads only then (about one run in 150).
 
+Nothing is appended in a store folder, or to a journal, that another user
+owns or others may write to: both are checked with `fstat` on the opened
+descriptors, which costs no extra open.
+
 Hot path: standard library only.
 """
 
@@ -23,7 +27,10 @@ from ._files import (
     O_NONBLOCK,
     PRIVATE_FILE_MODE,
     LockUnavailable,
+    UnsafeFile,
+    check_private,
     ensure_private_dir,
+    open_folder,
     try_lock,
 )
 
@@ -90,6 +97,9 @@ def append(
         size = append_line(directory, line)
     except LockUnavailable:
         size = None  # a stuck process holds the journal: folding moves it aside
+    except UnsafeFile as unsafe:
+        debug(f"not recording: {unsafe.describe('data')}")
+        return
     if size is None:
         # The journal is full: other processes outran folding. Fold it
         # (waiting briefly for a fold under way) and try once more.
@@ -126,13 +136,13 @@ def _open(directory: Path, name: str) -> int:
         ensure_private_dir(directory)
         return os.open(directory / name, flags, PRIVATE_FILE_MODE)
     # Opened through the folder's own descriptor, taken without following a
-    # link: a symlink planted in place of the store folder is never written through.
-    folder_flags = os.O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
+    # link and checked to be ours alone: a symlink planted in place of the
+    # store folder, or a folder others may write to, is never written in.
     try:
-        folder = os.open(directory, folder_flags)
+        folder = open_folder(directory)
     except FileNotFoundError:
         ensure_private_dir(directory)
-        folder = os.open(directory, folder_flags)
+        folder = open_folder(directory)
     try:
         return os.open(name, flags, PRIVATE_FILE_MODE, dir_fd=folder)
     finally:
@@ -155,6 +165,7 @@ def append_line(
             opened = os.fstat(descriptor)
             if not stat.S_ISREG(opened.st_mode):
                 raise OSError(f"{path} is not a regular file")
+            check_private(path, opened)
             try:
                 live = os.stat(path, follow_symlinks=False)
             except FileNotFoundError:

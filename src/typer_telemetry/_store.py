@@ -25,7 +25,7 @@ import math
 import os
 import re
 import stat
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,9 +35,13 @@ from ._files import (
     O_CLOEXEC,
     O_NOFOLLOW,
     O_NONBLOCK,
-    PRIVATE_FILE_MODE,
     LockUnavailable,
+    UnsafeFile,
+    check_private,
     ensure_private_dir,
+    is_leftover_temporary,
+    open_folder,
+    open_lock_file,
     read_small_file,
     remove_leftover_temporaries,
     try_locked_file,
@@ -343,6 +347,7 @@ class RollupStore:
             # Only a regular file of ours is folded; anything else in its place
             # (a folder, a pipe, a link) is left alone and appending to it fails.
             if stat.S_ISREG(found.st_mode) and found.st_size > 0:
+                check_private(self.directory / name, found)  # not moved, not folded
                 target = self.directory / f"segment-{next_number}.log"
                 os.rename(self.directory / name, target)
                 segments.append((next_number, target))
@@ -384,9 +389,11 @@ class RollupStore:
             self._debug(f"{path.name} cannot be read ({error}); skipped")
             return []
         try:
-            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            found = os.fstat(descriptor)
+            if not stat.S_ISREG(found.st_mode):
                 self._debug(f"{path.name} is not a regular file; skipped")
                 return []
+            check_private(path, found)  # another user's segment stops folding
             try:
                 wait_lock(descriptor, shared=False, timeout=SEGMENT_LOCK_TIMEOUT_SECONDS)
             except LockUnavailable:
@@ -412,6 +419,8 @@ class RollupStore:
             data = read_small_file(self.rollup_path, MAX_ROLLUP_BYTES)
         except FileNotFoundError:
             return Rollup()
+        except UnsafeFile:
+            raise  # not ours to read, set aside or replace
         except (OSError, ValueError) as error:
             return self._bad_rollup(f"cannot read it ({error})", set_aside_if_bad)
         try:
@@ -494,9 +503,7 @@ class RollupStore:
     def _with_lock(self, action: Callable[[], T], timeout: float = LOCK_WAIT_SECONDS) -> T | None:
         """Run `action` holding the folding lock; None if a stuck process holds it."""
         ensure_private_dir(self.directory)
-        descriptor = os.open(
-            self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT | O_NOFOLLOW, PRIVATE_FILE_MODE
-        )
+        descriptor = open_lock_file(self.directory / LOCK_NAME)
         try:
             try:
                 wait_lock(descriptor, shared=False, timeout=timeout)
@@ -552,33 +559,68 @@ class RollupStore:
     def dropped(self) -> dict[str, int]:
         return dict(sorted(self.snapshot().dropped.items()))
 
-    def clear(self) -> None:
-        """Delete all pending data now (disable and reset): off is off."""
-        if self.directory.is_symlink() or not self.directory.is_dir():
-            return  # a planted link: what it points to is not ours to delete
-        with contextlib.ExitStack() as stack:
-            try:
-                descriptor = os.open(
-                    self.directory / LOCK_NAME,
-                    os.O_RDWR | os.O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-                    PRIVATE_FILE_MODE,
-                )
-                stack.callback(os.close, descriptor)
-                wait_lock(descriptor, shared=False, timeout=2.0)
-            except OSError:  # LockUnavailable included
-                self._debug("the store lock is stuck or unusable; deleting anyway")
-            for path in _store_files(self.directory):
-                self._remove(path)
+    def clear(self) -> str | None:
+        """Delete every file that holds usage data, now (disable and reset): off is off.
+
+        Temporaries included: a writer killed mid-write leaves one (such as
+        `.rollup.json.<pid>.tmp`) that holds every pending record. Kept: the
+        pending deletion requests (the user's own wish), the receiver's
+        Retry-After, the lock files and anything else that holds no usage
+        data. A folder another user owns or others may write to is left as it
+        is. Returns why some data could not be deleted, or None.
+        """
+        try:
+            folder = open_folder(self.directory)
+        except UnsafeFile as unsafe:
+            return unsafe.describe("data")
+        except OSError:
+            return None  # missing, or a planted link: what it points to is not ours to delete
+        problems: list[str] = []
+        try:
+            with contextlib.ExitStack() as stack:
+                try:
+                    descriptor = open_lock_file(self.directory / LOCK_NAME)
+                    stack.callback(os.close, descriptor)
+                    wait_lock(descriptor, shared=False, timeout=2.0)
+                except OSError:  # LockUnavailable included
+                    self._debug("the store lock is stuck or unusable; deleting anyway")
+                for name in _names_in(folder, problems):
+                    if not holds_usage_data(name):
+                        continue
+                    try:
+                        os.unlink(name, dir_fd=folder)
+                    except FileNotFoundError:
+                        pass
+                    except OSError as error:  # a folder under a data file's name, a read-only disk
+                        self._debug(f"cannot remove {name}: {error}")
+                        problems.append(f"{name} ({error.strerror or error})")
+        finally:
+            os.close(folder)
+        if problems:
+            return f"cannot delete {', '.join(problems)} in {self.directory}"
+        return None
 
 
-def _store_files(directory: Path) -> Iterator[Path]:
-    for entry in os.scandir(directory):
-        if (
-            entry.name in (JOURNAL_NAME, ROLLUP_NAME, DROPPED_NAME)
-            or re.match(_SEGMENT, entry.name)
-            or entry.name.startswith(f"{ROLLUP_NAME}.unusable-")
-        ):
-            yield Path(entry.path)
+def _names_in(folder: int, problems: list[str]) -> list[str]:
+    try:
+        return [entry.name for entry in os.scandir(folder)]
+    except OSError as error:
+        problems.append(f"its files (cannot list them: {error.strerror or error})")
+        return []
+
+
+# The files of the store folder that hold usage data (folded, unfolded, or dropped counts).
+_DATA_NAMES = (JOURNAL_NAME, ROLLUP_NAME, DROPPED_NAME)
+
+
+def holds_usage_data(name: str) -> bool:
+    """Whether a file of the store folder holds usage data, so that `clear` deletes it."""
+    return (
+        name in _DATA_NAMES
+        or re.match(_SEGMENT, name) is not None
+        or name.startswith(f"{ROLLUP_NAME}.unusable-")
+        or any(is_leftover_temporary(name, data) for data in _DATA_NAMES)
+    )
 
 
 def _parse_in_flight(value: object) -> tuple[str, str, list[dict[str, object]]] | None:

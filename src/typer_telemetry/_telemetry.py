@@ -256,12 +256,22 @@ class Telemetry:
     # -- consent ------------------------------------------------------------
 
     def decide(self, config: Config | None = None) -> Decision:
-        """Whether telemetry is on for this process, and which source decided."""
+        """Whether telemetry is on for this process, and which source decided.
+
+        Files that another user owns or others may write to (the config
+        folder or file, the data folder or its journal) turn it off, and the
+        decision's reason names the path (see `_files.UnsafeFile`).
+        """
+        from ._files import unsafe_reason
+
         if config is None:
             from ._config import read_config
 
             config = read_config(self.paths.config_file)
-        return decide(self.env_prefix, os.environ, config.choice, self.consent)
+        # The journal (`_journal.JOURNAL_NAME`, a module a run that records
+        # nothing never loads) is the data file every recorded run writes.
+        unsafe = config.unsafe or unsafe_reason(self.paths.store_dir, "data", ("journal.log",))
+        return decide(self.env_prefix, os.environ, config.choice, self.consent, unsafe)
 
     # -- recording (called by the hook) -------------------------------------
 
@@ -364,13 +374,25 @@ class Telemetry:
         return self.decide(config)
 
     def disable(self) -> Decision:
-        """Store the choice "off" and delete all pending data at once."""
-        from ._config import update_config
+        """Delete all pending data at once, then store the choice "off".
 
-        config = update_config(
-            self.paths, self.name, lambda current: current.replace(choice="disabled")
-        )
-        self.store.clear()
+        The data goes first: a choice that cannot be stored (a read-only or
+        foreign config folder, a full disk) must not keep pending data on
+        the way out. Raises DisableIncomplete (a ConfigUnwritable) when
+        either part failed, saying which and why; `decide()` then tells
+        whether telemetry is off nonetheless.
+        """
+        from ._config import ConfigUnwritable, DisableIncomplete, update_config
+
+        data_problem = self.store.clear()
+        try:
+            config = update_config(
+                self.paths, self.name, lambda current: current.replace(choice="disabled")
+            )
+        except ConfigUnwritable as error:
+            raise DisableIncomplete(data_problem, str(error)) from error
+        if data_problem is not None:
+            raise DisableIncomplete(data_problem, None)
         return self.decide(config)
 
     def reset(self) -> tuple[str | None, str]:

@@ -11,8 +11,10 @@ destroyed it (what is lost is said in each reliability row).
 
 Runs as root (the test machines and CI do): to make a folder truly read-only
 for the child, the child gives up the capabilities that let root ignore file
-modes (CAP_DAC_OVERRIDE and friends) before it starts, and the folders belong
-to another user; each such test first proves a write is refused.
+modes (CAP_DAC_OVERRIDE and friends) before it starts, and the folders lose
+their write bits (readable by the owner alone: a folder of another user, or
+one others may write to, is refused outright, see test_other_users.py); each
+such test first proves a write is refused.
 """
 
 from __future__ import annotations
@@ -883,11 +885,14 @@ class ConfinedTool(Tool):
 
 
 def make_read_only(folder: Path) -> Iterator[Path]:
-    """Folders and files below `folder` (and itself) owned by another user, no write bits."""
+    """Folders and files below `folder` (and itself) still ours, with no write bits.
+
+    Readable by the owner alone: a folder of ours that others may read is
+    tightened to 0700 (writable again), and one of another user is refused
+    before anything is read (test_other_users.py).
+    """
     for path in [folder, *folder.rglob("*")]:
-        if os.geteuid() == 0:
-            os.chown(path, OTHER_USER, OTHER_USER, follow_symlinks=False)
-        path.chmod(0o555 if path.is_dir() else 0o444)
+        path.chmod(0o500 if path.is_dir() else 0o400)
         yield path
 
 
@@ -937,7 +942,7 @@ def test_read_only_folder(
             assert path.read_bytes() == before[path]
     reliability.record(
         area=AREA,
-        fault=f"read-only {what} (owned by another user; root's file capabilities dropped)",
+        fault=f"read-only {what} (mode 0500, files 0400; root's file capabilities dropped)",
         cases=1,
         outcome="tool unaffected; writes refused and explained under DEBUG; status shows the "
         "data recorded before",
