@@ -87,7 +87,9 @@ def check_private(path: Path | str, found: os.stat_result) -> None:
         raise UnsafeFile(
             path, folder=folder, problem=f"is owned by another user (uid {found.st_uid})"
         )
-    if found.st_mode & WRITABLE_BY_OTHERS:
+    if found.st_mode & WRITABLE_BY_OTHERS and not (
+        found.st_mode & 0o002 == 0 and _is_own_private_group(found.st_gid)
+    ):
         private = "700" if folder else "600"
         raise UnsafeFile(
             path,
@@ -95,6 +97,24 @@ def check_private(path: Path | str, found: os.stat_result) -> None:
             problem=f"is writable by other users (mode {stat.S_IMODE(found.st_mode):04o})",
             fix=f"; `chmod {private} {_quoted(str(path))}` fixes it",
         )
+
+
+def _is_own_private_group(gid: int) -> bool:
+    """Whether `gid` is the user's private group: named after the user, with no other member.
+
+    Where each user has a group of their own (the default of Debian, Ubuntu
+    and Fedora), the umask is 002 and folders a tool makes itself are group
+    writable; that group holds only the user, so group write is no one else's.
+    """
+    import grp  # only for a group-writable file: rare, so not on every run
+    import pwd
+
+    try:
+        user = pwd.getpwuid(_geteuid()).pw_name  # type: ignore[misc]
+        group = grp.getgrgid(gid)
+    except (KeyError, OSError):
+        return False
+    return group.gr_name == user and set(group.gr_mem) <= {user}
 
 
 def open_folder(path: Path | str) -> int:

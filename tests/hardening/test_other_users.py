@@ -200,6 +200,8 @@ def test_a_config_file_not_ours_alone_is_refused_and_left_as_it_is(
     config.chmod(mode)
     if owner is not None:
         os.chown(config, owner, owner)
+    elif mode & 0o020:
+        os.chown(config, -1, OTHER)  # a group other users are in
     pending = tool.status()["pending"]
     before = snapshot(tool.config_dir)
 
@@ -228,6 +230,7 @@ def test_a_config_folder_others_may_write_to_is_refused_and_not_chmodded(
     tool = make_tool(home)
     assert tool.run("hello", "first").returncode == 0
     tool.config_dir.chmod(mode)
+    os.chown(tool.config_dir, -1, OTHER)  # a group other users are in
     before = snapshot(tool.config_dir)
 
     run_refused(tool)
@@ -249,6 +252,33 @@ def test_a_config_folder_others_may_write_to_is_refused_and_not_chmodded(
         outcome="tool unaffected; telemetry off, status names the folder and `chmod 700`; the "
         "mode is not changed behind the user's back",
         lost="the invocations run meanwhile",
+    )
+
+
+def test_group_write_is_accepted_when_the_group_is_the_users_own_private_group(
+    home: Path, reliability: Reliability
+) -> None:
+    import grp
+    import pwd
+
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    own = grp.getgrgid(os.getegid())
+    if own.gr_name != user or set(own.gr_mem) - {user}:
+        pytest.skip("this user has no private group")
+    tool = make_tool(home)
+    assert tool.run("hello", "first").returncode == 0
+    # What a tool that makes its own folder under umask 002 leaves (Debian, Ubuntu, Fedora).
+    tool.config_dir.chmod(0o775)
+    os.chown(tool.config_dir, -1, os.getegid())
+    assert tool.run("hello", "second").returncode == 0
+    report = tool.status()
+    assert report["source"] == "default"
+    assert sum(int(record["count"]) for record in report["pending"]) == 2  # type: ignore[union-attr,call-overload]
+    reliability.record(
+        area=AREA,
+        fault="config folder writable by the user's own private group (umask 002)",
+        cases=1,
+        outcome="accepted: that group holds only the user; recording goes on",
     )
 
 
