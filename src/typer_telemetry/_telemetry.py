@@ -259,6 +259,11 @@ class Telemetry:
             _check_group_name(group_name)
         _expect_type("hidden", hidden, bool, "True or False")
         _expect_type("mount", mount, bool, "True or False")
+        if not mount and (group_name is not None or hidden):
+            raise ValueError(
+                "group_name= and hidden= apply to the group instrument() mounts: with"
+                " mount=False, give them to your own add_typer(telemetry.app, name=..., hidden=...)"
+            )
         owner = getattr(app, _INSTRUMENTED_BY, None)
         if owner is not None:
             raise ValueError(

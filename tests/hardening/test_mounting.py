@@ -516,6 +516,12 @@ INSTRUMENT_MISTAKES: dict[str, tuple[Any, dict[str, Any], type[Exception], str]]
     "group_name='--x'": (typer.Typer(), {"group_name": "--x"}, ValueError, r"group_name"),
     "hidden='yes'": (typer.Typer(), {"hidden": "yes"}, TypeError, r"hidden must be True or False"),
     "mount=None": (typer.Typer(), {"mount": None}, TypeError, r"mount must be True or False"),
+    "group_name with mount=False": (
+        typer.Typer(),
+        {"group_name": "privacy", "mount": False},
+        ValueError,
+        r"with mount=False, give them to your own add_typer",
+    ),
 }
 
 
