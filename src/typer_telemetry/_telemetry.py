@@ -295,9 +295,10 @@ class Telemetry:
             _given_class(app.info.cls) or TyperGroup, self, self
         )
         registered = app.registered_callback
-        if registered is not None and _given_class(registered.cls) is not None:
+        callback_class = None if registered is None else _given_class(registered.cls)
+        if registered is not None and callback_class is not None:
             # Typer prefers a `cls=` given to `@app.callback(...)` (the `typer` CLI's own way).
-            registered.cls = instrumented_group_class(registered.cls, self, self)
+            registered.cls = instrumented_group_class(callback_class, self, self)
         _wrap_later_callbacks(app, self)
         if found is not None:
             self.group_name = " ".join(found)
