@@ -73,7 +73,7 @@ def test_disable_deletes_pending_data_at_once_and_stops_recording(tool: Tool) ->
     assert [p.name for p in tool.store_dir.iterdir()] == ["compact.lock"]
     tool.run("hello", "x")
     assert tool.pending() == []
-    assert tool.status()["reason"] == "disabled with `telemetry disable`"
+    assert tool.status()["reason"] == "disabled by your stored choice"
 
 
 def test_enable_warns_when_an_environment_variable_overrides_it(tool: Tool) -> None:

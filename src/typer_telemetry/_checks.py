@@ -154,6 +154,9 @@ def validate_observation(
 
 # -- the author's settings ----------------------------------------------------
 
+# The name the telemetry group is mounted under: one word, as a command name.
+is_command_word = _is_command_name
+
 
 def _is_loopback(host: str) -> bool:
     import ipaddress
@@ -166,13 +169,90 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def check_endpoint(url: str) -> str:
-    """Refuse anything but https, or plain http to this machine (for local collectors and tests)."""
+# What an endpoint may be made of: printable ASCII without spaces (a host in
+# another script is written in its ASCII "xn--" form, other characters
+# percent-encoded). Host names are labels of letters, digits, "-" and "_";
+# user names and passwords are RFC 3986 userinfo. Stricter than httpx, so
+# that an endpoint accepted here is never refused when a day is sent.
+MAX_ENDPOINT_LENGTH = 2048
+_URL_CHARACTERS = frozenset(chr(code) for code in range(0x21, 0x7F))
+_HOST_LABEL = _ALPHANUMERIC | frozenset("-_")
+_USERINFO = _ALPHANUMERIC | frozenset("-._~!$&'()*+,;=:%")
+
+
+def _host_problem(host: str, *, bracketed: bool) -> str | None:
+    """Why `host` (lower-cased, without brackets) is no host to send to, else None."""
+    if bracketed:
+        import ipaddress  # only for an address: a heavy import for the hot path
+
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return "is not a valid IPv6 address"
+        return None
+    if host and all(char in _DIGITS or char == "." for char in host):
+        import ipaddress
+
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return "is not a valid IPv4 address"
+        return None
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    if len(host) > 253 or not all(
+        0 < len(label) <= 63
+        and all(char in _HOST_LABEL for char in label)
+        and label[0] != "-"
+        and label[-1] != "-"
+        for label in labels
+    ):
+        return "is not a valid host name (letters, digits, '-' and '_' between dots)"
+    return None
+
+
+def check_endpoint(url: object) -> str:
+    """Refuse anything but a well-formed https URL, or plain http to this machine.
+
+    Plain http is for local collectors and tests. Raises TypeError for a
+    value that is not a string, ValueError naming what is wrong otherwise.
+    """
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return url
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
-        return url
-    raise ValueError(f"refusing endpoint {url!r}: use https (plain http only to localhost)")
+    if not isinstance(url, str):
+        raise TypeError(
+            f"endpoint must be a URL string such as 'https://t.example.com/v1' or None,"
+            f" not {type(url).__name__} {url!r}"
+        )
+    if not url or len(url) > MAX_ENDPOINT_LENGTH:
+        raise ValueError(
+            f"refusing endpoint {url!r}: use an https URL of 1 to {MAX_ENDPOINT_LENGTH} characters"
+        )
+    wrong = next((char for char in url if char not in _URL_CHARACTERS), None)
+    if wrong is not None:
+        raise ValueError(
+            f"refusing endpoint {url!r}: character {wrong!r} at position {url.index(wrong)}"
+            " (an endpoint is printable ASCII without spaces: percent-encode the rest,"
+            " write a host in another script in its 'xn--' form)"
+        )
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError for a port that is no number from 0 to 65535
+    except ValueError as error:
+        raise ValueError(f"refusing endpoint {url!r}: {error}") from None
+    if port == 0:
+        raise ValueError(f"refusing endpoint {url!r}: port 0 cannot be connected to")
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    host = parts.hostname or ""
+    if not all(char in _USERINFO for char in userinfo):
+        raise ValueError(
+            f"refusing endpoint {url!r}: its user name or password has a character"
+            " that must be percent-encoded"
+        )
+    if parts.scheme not in ("https", "http") or not host:
+        raise ValueError(f"refusing endpoint {url!r}: use https (plain http only to localhost)")
+    problem = _host_problem(host, bracketed=hostport.startswith("["))
+    if problem is not None:
+        raise ValueError(f"refusing endpoint {url!r}: its host {host!r} {problem}")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+        raise ValueError(f"refusing endpoint {url!r}: use https (plain http only to localhost)")
+    return url

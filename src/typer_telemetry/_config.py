@@ -196,7 +196,8 @@ def read_config(path: Path) -> Config:
     return parse_config(data)
 
 
-def render_config(config: Config, tool_name: str) -> bytes:
+def render_config(config: Config, tool_name: str, command: str | None = None) -> bytes:
+    """The file's text; `command` is the tool's telemetry group (`mytool privacy`), if any."""
     import tomli_w  # only when the file is written, never on the hot path
 
     values: dict[str, Any] = dict(config.extra)
@@ -205,14 +206,22 @@ def render_config(config: Config, tool_name: str) -> bytes:
     if config.install_id is not None:
         values["install_id"] = config.install_id
     values["notice_shown"] = config.notice_shown
-    header = (
-        f"# Telemetry settings of {tool_name}.\n"
-        f"# Change them with `{tool_name} telemetry enable|disable|reset`.\n"
+    how = (
+        f"# Change them with `{command} enable|disable|reset`.\n"
+        if command
+        else "# Set `enabled = false` to turn it off for this user (true to turn it on).\n"
     )
+    header = f"# Telemetry settings of {tool_name}.\n{how}"
     return (header + tomli_w.dumps(values)).encode("utf-8")
 
 
-def update_config(paths: Paths, tool_name: str, change: Callable[[Config], Config]) -> Config:
+def update_config(
+    paths: Paths,
+    tool_name: str,
+    change: Callable[[Config], Config],
+    *,
+    command: str | None = None,
+) -> Config:
     """Read, change and write the config under a lock, so concurrent runs agree.
 
     An unreadable file is set aside (renamed) before it is replaced, so that a
@@ -233,7 +242,7 @@ def update_config(paths: Paths, tool_name: str, change: Callable[[Config], Confi
                 current = Config()
             updated = change(current)
             if updated != current or not paths.config_file.exists():
-                write_private_file(paths.config_file, render_config(updated, tool_name))
+                write_private_file(paths.config_file, render_config(updated, tool_name, command))
             return updated
     except ConfigUnwritable:
         raise

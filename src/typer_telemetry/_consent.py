@@ -134,9 +134,9 @@ def decide(
         return by_environment
 
     if stored == "enabled":
-        return Decision(True, "config", "enabled with `telemetry enable`")
+        return Decision(True, "config", "enabled by your stored choice")
     if stored == "disabled":
-        return Decision(False, "config", "disabled with `telemetry disable`")
+        return Decision(False, "config", "disabled by your stored choice")
     if stored == "unreadable":
         # The stored choice might have been "disabled": never guess it was not.
         return Decision(False, "config", "the telemetry config file cannot be read")

@@ -58,6 +58,8 @@ if TYPE_CHECKING:
     class SingleCommandSource(Protocol):
         def single_command(self, argv: list[str]) -> Any | None: ...
 
+        def prepare_mount(self, group: Any) -> None: ...
+
 
 # -- how an invocation ended ----------------------------------------------------
 #
@@ -365,10 +367,8 @@ def instrumented_group_class(base: Any, recorder: Recorder, source: SingleComman
         except Exception as problem:
             recorder.debug(f"could not build the single command: {problem!r}")
             single = None
-        commands = getattr(self, "commands", None)
-        if isinstance(commands, dict) and TELEMETRY_GROUP_NAME in commands:
-            # Mounted first, listed last: after the tool's own commands in --help.
-            commands[TELEMETRY_GROUP_NAME] = commands.pop(TELEMETRY_GROUP_NAME)
+        # Lists the mounted group last; raises ValueError for a clash made after instrument().
+        source.prepare_mount(self)
         begun = _begin(recorder, self if single is None else single)
         if begun is None:
             return (
@@ -410,6 +410,14 @@ def mountable_app(telemetry: Telemetry) -> typer.Typer:
                 from ._cli import commands_app  # the commands load only when used
 
                 self.commands.update(typer.main.get_group(commands_app(telemetry)).commands)
+            if parent is not None and info_name:
+                # The words the user typed to reach the group, wherever the
+                # author mounted it: what the messages tell the user to type.
+                words, outer = [info_name], parent
+                while outer.parent is not None:
+                    words.append(outer.info_name or "")
+                    outer = outer.parent
+                telemetry.group_name = " ".join(reversed(words))
             return super().make_context(info_name, args, parent, **extra)
 
     setattr(TelemetryGroup, TELEMETRY_MARKER, True)

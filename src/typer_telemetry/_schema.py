@@ -223,7 +223,7 @@ ENVELOPE_FIELDS: tuple[Field, ...] = (
         "install_id",
         "string",
         "A random identifier minted on this machine's first recording run; not derived from "
-        "the machine, the user or the network. `telemetry reset` replaces it.",
+        "the machine, the user or the network. The tool's `telemetry reset` command replaces it.",
         "a random (version 4) UUID",
         is_uuid4,
     ),
