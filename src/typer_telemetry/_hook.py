@@ -4,8 +4,10 @@
 `instrumented_group_class` wraps the app's group class (the author's own
 `cls=` if any) with a `main` that times the whole call and classifies how it
 ended. To see how far Click resolved the command line, even when parsing
-fails, every command of the freshly built tree gets a context class that
-remembers the contexts created for the invocation. Nothing here writes to
+fails, the root command gets a context class that remembers the contexts
+created for the invocation, and each group reached on the way passes it on
+to the command it resolves, whether that command existed before the run or
+was made on demand (a lazily loading group). Nothing here writes to
 stdout, changes arguments, exit codes or exceptions, or lets an error of its
 own escape.
 
@@ -102,7 +104,8 @@ def _from_click(error: BaseException, exit_code: object) -> tuple[str, str] | No
     if interrupt == "KeyboardInterrupt":
         return ("aborted", "KeyboardInterrupt")
     if interrupt == "EOFError":
-        return ("error", "EOFError")
+        # End of input at a prompt: Click prints "Aborted!", as for a declined one.
+        return ("aborted", "EOFError")
     if "Abort" in names:
         return ("aborted", type(error).__name__)
     if "Exit" in names:
@@ -128,8 +131,8 @@ def classify(error: BaseException | None) -> tuple[str, str] | None:
         if handled is not None and isinstance(handled, KeyboardInterrupt):
             return ("aborted", "KeyboardInterrupt")
         return SUCCESS if error.code in (0, None) else ("error", "SystemExit")
-    if isinstance(error, KeyboardInterrupt):
-        return ("aborted", "KeyboardInterrupt")
+    if isinstance(error, (KeyboardInterrupt, EOFError)):
+        return ("aborted", type(error).__name__)
     if _is_click_exception(error):  # standalone_mode=False lets them through
         return _from_click(error, None)
     return ("error", type(error).__name__)
@@ -162,10 +165,48 @@ class Invocation:
 # import on every run of a tool that does not load it).
 _current_invocations: dict[int, Invocation] = {}
 _context_classes: dict[type, type] = {}
+_recording_classes: set[type] = set()
+# Marks the `resolve_command` wrapper that `_watch_resolution` puts on a group.
+_WATCHING = "_typer_telemetry_watching"
 
 
 def _is_group(command: Any) -> bool:
     return hasattr(command, "resolve_command")
+
+
+def _record_contexts_of(command: Any) -> None:
+    """Give `command` a context class that notes its contexts (once per command object)."""
+    base = command.context_class
+    if base not in _recording_classes:
+        command.context_class = _recording_context_class(base)
+
+
+def _watch_resolution(group: Any) -> None:
+    """Make `group` pass the recording context class on to each command it resolves.
+
+    Click makes a subcommand's context from the command that
+    `resolve_command` returns, which a lazily loading group builds only then
+    (in `get_command` or `resolve_command` itself). Wrapping this one group
+    object's `resolve_command` reaches exactly the commands of the path,
+    however they were made, at the cost of the path alone rather than of a
+    walk over the whole tree.
+    """
+    resolve = group.resolve_command
+    if getattr(resolve, _WATCHING, False):
+        return
+
+    def resolve_command(ctx: Any, args: Any) -> Any:
+        resolved = resolve(ctx, args)
+        try:
+            command = resolved[1]
+            if command is not None:
+                _record_contexts_of(command)
+        except Exception:  # an author's resolve_command returning something odd
+            pass
+        return resolved
+
+    setattr(resolve_command, _WATCHING, True)
+    group.resolve_command = resolve_command
 
 
 def _recording_context_class(base: Any) -> type:
@@ -181,28 +222,18 @@ def _recording_context_class(base: Any) -> type:
             # Once a leaf command is reached, later contexts come from the
             # command itself (ctx.invoke of another command): not the path.
             invocation.contexts.append(self)
-            invocation.leaf_reached = not _is_group(self.command)
+            if _is_group(self.command):
+                _watch_resolution(self.command)
+            else:
+                invocation.leaf_reached = True
             callback = getattr(self.command, "callback", None)
             if invocation.trigger is not None and getattr(callback, LONG_RUNNING_ATTRIBUTE, False):
                 invocation.trigger.now()
 
     recording = type(base.__name__, (base,), {"__init__": __init__, "__module__": base.__module__})
     _context_classes[base] = recording
+    _recording_classes.add(recording)
     return recording
-
-
-def _prepare_tree(root: Any) -> None:
-    stack = [root]
-    seen: set[int] = set()
-    while stack:
-        command = stack.pop()
-        if id(command) in seen:
-            continue
-        seen.add(id(command))
-        base = command.context_class
-        if base not in _context_classes.values():
-            command.context_class = _recording_context_class(base)
-        stack.extend(getattr(command, "commands", {}).values())
 
 
 def _source_is_command_line(context: Any, name: str) -> bool:
@@ -213,21 +244,56 @@ def _source_is_command_line(context: Any, name: str) -> bool:
     return source is not None and source.name == "COMMANDLINE"
 
 
-def _not_recorded(context: Any) -> list[str]:
-    # The help option's name differs between Click releases ("help",
-    # "_click_default_help"): ask the command for it.
+def _options(context: Any) -> list[Any]:
+    """The command's options, with the help option Click adds (not in `params`)."""
+    parameters = [
+        parameter for parameter in context.command.params if parameter.param_type_name == "option"
+    ]
     try:
         help_option = context.command.get_help_option(context)
     except Exception:
         help_option = None
-    help_name = getattr(help_option, "name", None) or "help"
-    return [help_name, *_NOT_RECORDED_PARAMETERS]
+    if help_option is not None and help_option not in parameters:
+        parameters.append(help_option)
+    return parameters
+
+
+def _is_help_request(parameter: Any, help_names: frozenset[str]) -> bool:
+    """An option that asks for help or completion rather than a use of the command.
+
+    Click's own help option, and any option the author declared under one of
+    the context's help option names (`--help`, or `-h` where configured),
+    such as a command that turns Click's help off and handles `--help` itself.
+    """
+    if parameter.name in _NOT_RECORDED_PARAMETERS:
+        return True
+    return not help_names.isdisjoint(parameter.opts) or not help_names.isdisjoint(
+        getattr(parameter, "secondary_opts", ())
+    )
+
+
+def _canonical(names: list[str]) -> str:
+    long_names = [name for name in names if name.startswith("--")]
+    return long_names[0] if long_names else names[0]
 
 
 def canonical_flag(parameter: Any) -> str:
     """The first long name of an option (`--force` for `-f/--force`), else its first name."""
-    names = [str(name) for name in parameter.opts if str(name).startswith("--")]
-    return names[0] if names else str(parameter.opts[0])
+    return _canonical([str(name) for name in parameter.opts])
+
+
+def flag_given(context: Any, parameter: Any) -> str:
+    """The canonical name of the side of an on/off option that the command line chose.
+
+    For `--reload/--no-reload` (Typer's boolean options) Click stores True for
+    the first names and False for the secondary ones: a False value means a
+    secondary name was given, and its first long name is recorded
+    (`--no-reload`). The value itself is only looked at, never kept.
+    """
+    secondary = getattr(parameter, "secondary_opts", None)
+    if secondary and context.params.get(parameter.name) is False:
+        return _canonical([str(name) for name in secondary])
+    return canonical_flag(parameter)
 
 
 def describe(contexts: list[Any]) -> tuple[str, tuple[str, ...]] | None:
@@ -238,17 +304,18 @@ def describe(contexts: list[Any]) -> tuple[str, tuple[str, ...]] | None:
         command = context.command
         if getattr(command, TELEMETRY_MARKER, False):
             return None
-        if any(_source_is_command_line(context, name) for name in _not_recorded(context)):
-            return None
         if depth > 0:
-            names.append(command.name or "")
-        for parameter in command.params:
-            if (
-                parameter.param_type_name == "option"
-                and parameter.name
-                and _source_is_command_line(context, parameter.name)
-            ):
-                flags.add(canonical_flag(parameter))
+            # A name with a space in it cannot be told from two names: keep
+            # it outside the schema (tab is no name character), so that the
+            # invocation is counted as dropped rather than misread.
+            names.append((command.name or "").replace(" ", "\t"))
+        help_names = frozenset(getattr(context, "help_option_names", None) or ())
+        for parameter in _options(context):
+            if not (parameter.name and _source_is_command_line(context, parameter.name)):
+                continue
+            if _is_help_request(parameter, help_names):
+                return None
+            flags.add(flag_given(context, parameter))
     return " ".join(names), tuple(sorted(flags))
 
 
@@ -311,17 +378,32 @@ def _install_sigterm(recorder: Recorder, invocation: Invocation) -> Callable[[],
     return restore
 
 
+def _nothing_to_restore() -> None:
+    pass
+
+
 class _Begun:
-    """What `_begin` set up for one invocation, undone by `_end`."""
+    """What `_begin` set up for one invocation, undone by `_end`.
+
+    Only the outermost invocation in a thread is recorded. One that starts
+    inside it (a command calling `app([...], standalone_mode=False)`, or
+    another instrumented app) is part of the user's one command: it gets an
+    invocation that is already finished and notes no context, so that it
+    starts no trigger, installs no SIGTERM handler and records nothing, and
+    the outer one is current again when it ends.
+    """
 
     def __init__(self, recorder: Recorder, root: Any) -> None:
-        self.invocation = Invocation(started=time.perf_counter())
-        self.invocation.trigger = recorder.start_trigger()
-        _prepare_tree(root)
-        # An invocation inside another one (a command calling the app again)
-        # is the current one until it ends; then the outer one is again.
         self.thread = _thread.get_ident()
         self.outer = _current_invocations.get(self.thread)
+        self.invocation = Invocation(started=time.perf_counter())
+        if self.outer is not None:
+            self.invocation.finished = self.invocation.leaf_reached = True
+            self.restore_sigterm = _nothing_to_restore
+            _current_invocations[self.thread] = self.invocation
+            return
+        self.invocation.trigger = recorder.start_trigger()
+        _record_contexts_of(root)
         _current_invocations[self.thread] = self.invocation
         self.restore_sigterm = _install_sigterm(recorder, self.invocation)
 
