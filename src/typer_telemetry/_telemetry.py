@@ -95,7 +95,6 @@ class Telemetry:
             raise TypeError("backend must have send(batch, *, timeout) and request_deletion(...)")
         self._endpoint = endpoint
         self._backend = backend
-        self._paths: Paths | None = None
         self._app: typer.Typer | None = None
         self._host: typer.Typer | None = None
         # Wall clock (seconds since the epoch) that decides the UTC day; tests may replace it.
@@ -105,11 +104,16 @@ class Telemetry:
 
     @property
     def paths(self) -> Paths:
-        if self._paths is None:
-            from ._files import Paths
+        """The per-user folders as the environment says now, resolved on every use.
 
-            self._paths = Paths.for_tool(self.name)
-        return self._paths
+        One process may run the tool many times under different homes (tests
+        with `CliRunner` and a HOME per test, a server serving several
+        users): each invocation must land in its own user's folders. On
+        Linux this is a few environment reads; elsewhere platformdirs answers.
+        """
+        from ._files import Paths
+
+        return Paths.for_tool(self.name)
 
     @property
     def endpoint(self) -> str | None:
@@ -278,11 +282,12 @@ class Telemetry:
         if by_environment is not None and not by_environment.enabled:
             self.debug(f"not recording: {by_environment.reason}")
             return
-        from ._checks import validate_observation
+        from ._checks import SchemaError, validate_observation
         from ._config import read_config
         from ._journal import Observation, append
 
-        config = read_config(self.paths.config_file)
+        paths = self.paths  # this invocation's user: resolved once, used throughout
+        config = read_config(paths.config_file)
         decision = self.decide(config)
         if not decision.enabled:
             self.debug(f"not recording: {decision.reason}")
@@ -293,9 +298,19 @@ class Telemetry:
             if not decision.enabled:
                 return
         day = self.today()
-        validate_observation(day, command, outcome, error_class, flags, duration_ms)
+        try:
+            validate_observation(day, command, outcome, error_class, flags, duration_ms)
+        except SchemaError:
+            from ._fit import fit_observation
+
+            fitted = fit_observation(
+                paths.store_dir, day, command, outcome, error_class, flags, duration_ms, self.debug
+            )
+            if fitted is None:
+                return  # counted as dropped
+            error_class, flags, duration_ms = fitted
         observation = Observation(day, command, outcome, error_class, flags, duration_ms)
-        append(self.paths.store_dir, observation, today=day, debug=self.debug)
+        append(paths.store_dir, observation, today=day, debug=self.debug)
         self.debug(f"recorded {observation}")
 
     def _claim_identity(self) -> Config:
