@@ -5,9 +5,8 @@
 `cls=` if any) with a `main` that times the whole call and classifies how it
 ended. To see how far Click resolved the command line, even when parsing
 fails, the root command gets a context class that remembers the contexts
-created for the invocation, and each group reached on the way passes it on
-to the command it resolves, whether that command existed before the run or
-was made on demand (a lazily loading group). Nothing here writes to
+created for the invocation, which each group on the path passes on to the
+command it resolves, however made. Nothing here writes to
 stdout, changes arguments, exit codes or exceptions, or lets an error of its
 own escape.
 
@@ -30,32 +29,11 @@ from ._sender import LONG_RUNNING_ATTRIBUTE
 if TYPE_CHECKING:
     import typer
 
+    from ._protocols import Recorder, Trigger
     from ._telemetry import Telemetry
 
-    # Typing only: Protocol classes cost time to define on every run.
-
-    class Recorder(Protocol):
-        """What the hook hands a finished invocation to (the Telemetry facade)."""
-
-        def record_invocation(
-            self,
-            command: str,
-            outcome: str,
-            error_class: str,
-            flags: tuple[str, ...],
-            duration_ms: float,
-        ) -> None: ...
-
-        def debug(self, message: str) -> None: ...
-
-        def start_trigger(self) -> Trigger | None:
-            """The long-running trigger for a new invocation, if this one could send."""
-            ...
-
-    class Trigger(Protocol):
-        def now(self) -> None: ...
-
-        def cancel(self) -> None: ...
+    # Typing only: Protocol classes cost time to define on every run (and,
+    # compiled into this module, to load: the hook's own are in _protocols).
 
     class SingleCommandSource(Protocol):
         def single_command(self, argv: list[str]) -> Any | None: ...
@@ -166,8 +144,7 @@ class Invocation:
 _current_invocations: dict[int, Invocation] = {}
 _context_classes: dict[type, type] = {}
 _recording_classes: set[type] = set()
-# Marks the `resolve_command` wrapper that `_watch_resolution` puts on a group.
-_WATCHING = "_typer_telemetry_watching"
+_WATCHING = "_typer_telemetry_watching"  # marks our wrapper of a group's resolve_command
 
 
 def _is_group(command: Any) -> bool:
@@ -175,65 +152,57 @@ def _is_group(command: Any) -> bool:
 
 
 def _record_contexts_of(command: Any) -> None:
-    """Give `command` a context class that notes its contexts (once per command object)."""
-    base = command.context_class
-    if base not in _recording_classes:
-        command.context_class = _recording_context_class(base)
+    """Give `command` a subclass of its context class that notes each new context.
 
-
-def _watch_resolution(group: Any) -> None:
-    """Make `group` pass the recording context class on to each command it resolves.
-
-    Click makes a subcommand's context from the command that
-    `resolve_command` returns, which a lazily loading group builds only then
-    (in `get_command` or `resolve_command` itself). Wrapping this one group
-    object's `resolve_command` reaches exactly the commands of the path,
-    however they were made, at the cost of the path alone rather than of a
-    walk over the whole tree.
+    A group's context also wraps the group's `resolve_command`, to do the
+    same to the command it resolves: commands a lazy group builds only then
+    are reached, and only the path costs anything, not the whole tree.
     """
-    resolve = group.resolve_command
-    if getattr(resolve, _WATCHING, False):
+    base = command.context_class
+    if base in _recording_classes:
         return
+    recording = _context_classes.get(base)
+    if recording is None:
 
-    def resolve_command(ctx: Any, args: Any) -> Any:
-        resolved = resolve(ctx, args)
-        try:
-            command = resolved[1]
-            if command is not None:
-                _record_contexts_of(command)
-        except Exception:  # an author's resolve_command returning something odd
-            pass
-        return resolved
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            base.__init__(self, *args, **kwargs)
+            invocation = _current_invocations.get(_thread.get_ident())
+            if invocation is not None and not invocation.leaf_reached:
+                # Once a leaf command is reached, later contexts come from the
+                # command itself (ctx.invoke of another command): not the path.
+                invocation.contexts.append(self)
+                group = self.command
+                if not _is_group(group):
+                    invocation.leaf_reached = True
+                elif not getattr(group.resolve_command, _WATCHING, False):
+                    resolve = group.resolve_command
 
-    setattr(resolve_command, _WATCHING, True)
-    group.resolve_command = resolve_command
+                    def resolve_command(ctx: Any, args: Any) -> Any:
+                        resolved = resolve(ctx, args)
+                        try:
+                            if resolved[1] is not None:
+                                _record_contexts_of(resolved[1])
+                        except Exception:  # an author's odd resolve_command
+                            pass
+                        return resolved
 
+                    setattr(resolve_command, _WATCHING, True)
+                    try:  # noqa: SIM105 - cheaper than suppress() on every run
+                        group.resolve_command = resolve_command
+                    except Exception:  # a group that takes no attributes
+                        pass
+                callback = getattr(group, "callback", None)
+                if invocation.trigger is not None and getattr(
+                    callback, LONG_RUNNING_ATTRIBUTE, False
+                ):
+                    invocation.trigger.now()
 
-def _recording_context_class(base: Any) -> type:
-    """A subclass of the command's context class that notes each new context."""
-    cached = _context_classes.get(base)
-    if cached is not None:
-        return cached
-
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        base.__init__(self, *args, **kwargs)
-        invocation = _current_invocations.get(_thread.get_ident())
-        if invocation is not None and not invocation.leaf_reached:
-            # Once a leaf command is reached, later contexts come from the
-            # command itself (ctx.invoke of another command): not the path.
-            invocation.contexts.append(self)
-            if _is_group(self.command):
-                _watch_resolution(self.command)
-            else:
-                invocation.leaf_reached = True
-            callback = getattr(self.command, "callback", None)
-            if invocation.trigger is not None and getattr(callback, LONG_RUNNING_ATTRIBUTE, False):
-                invocation.trigger.now()
-
-    recording = type(base.__name__, (base,), {"__init__": __init__, "__module__": base.__module__})
-    _context_classes[base] = recording
-    _recording_classes.add(recording)
-    return recording
+        recording = type(
+            base.__name__, (base,), {"__init__": __init__, "__module__": base.__module__}
+        )
+        _context_classes[base] = recording
+        _recording_classes.add(recording)
+    command.context_class = recording
 
 
 def _source_is_command_line(context: Any, name: str) -> bool:
@@ -244,60 +213,29 @@ def _source_is_command_line(context: Any, name: str) -> bool:
     return source is not None and source.name == "COMMANDLINE"
 
 
-def _options(context: Any) -> list[Any]:
-    """The command's options, with the help option Click adds (not in `params`)."""
-    parameters = [
-        parameter for parameter in context.command.params if parameter.param_type_name == "option"
-    ]
-    try:
-        help_option = context.command.get_help_option(context)
-    except Exception:
-        help_option = None
-    if help_option is not None and help_option not in parameters:
-        parameters.append(help_option)
-    return parameters
+def canonical_flag(parameter: Any, context: Any = None) -> str:
+    """The first long name of an option (`--force` for `-f/--force`), else its first name.
 
-
-def _is_help_request(parameter: Any, help_names: frozenset[str]) -> bool:
-    """An option that asks for help or completion rather than a use of the command.
-
-    Click's own help option, and any option the author declared under one of
-    the context's help option names (`--help`, or `-h` where configured),
-    such as a command that turns Click's help off and handles `--help` itself.
+    With the context, of the side of an on/off option given: Click stores
+    False for `--no-reload` of `--reload/--no-reload` (looked at, never kept).
     """
-    if parameter.name in _NOT_RECORDED_PARAMETERS:
-        return True
-    return not help_names.isdisjoint(parameter.opts) or not help_names.isdisjoint(
-        getattr(parameter, "secondary_opts", ())
-    )
-
-
-def _canonical(names: list[str]) -> str:
+    names = parameter.opts
+    if (
+        context is not None
+        and parameter.secondary_opts
+        and context.params.get(parameter.name) is False
+    ):
+        names = parameter.secondary_opts
     long_names = [name for name in names if name.startswith("--")]
-    return long_names[0] if long_names else names[0]
-
-
-def canonical_flag(parameter: Any) -> str:
-    """The first long name of an option (`--force` for `-f/--force`), else its first name."""
-    return _canonical([str(name) for name in parameter.opts])
-
-
-def flag_given(context: Any, parameter: Any) -> str:
-    """The canonical name of the side of an on/off option that the command line chose.
-
-    For `--reload/--no-reload` (Typer's boolean options) Click stores True for
-    the first names and False for the secondary ones: a False value means a
-    secondary name was given, and its first long name is recorded
-    (`--no-reload`). The value itself is only looked at, never kept.
-    """
-    secondary = getattr(parameter, "secondary_opts", None)
-    if secondary and context.params.get(parameter.name) is False:
-        return _canonical([str(name) for name in secondary])
-    return canonical_flag(parameter)
+    return str(long_names[0] if long_names else names[0])
 
 
 def describe(contexts: list[Any]) -> tuple[str, tuple[str, ...]] | None:
-    """The command path and the flags given, or None when this was not a use of a command."""
+    """The command path and the flags given, or None when this was not a use of a command.
+
+    Help is asked by any option under one of the context's help option
+    names, Click's or the command's own (weasel's `run` declares `--help`).
+    """
     names: list[str] = []
     flags: set[str] = set()
     for depth, context in enumerate(contexts):
@@ -305,17 +243,26 @@ def describe(contexts: list[Any]) -> tuple[str, tuple[str, ...]] | None:
         if getattr(command, TELEMETRY_MARKER, False):
             return None
         if depth > 0:
-            # A name with a space in it cannot be told from two names: keep
-            # it outside the schema (tab is no name character), so that the
-            # invocation is counted as dropped rather than misread.
+            # A name with a space cannot be told from two names: a tab (no
+            # name character) keeps it outside the schema, counted as dropped.
             names.append((command.name or "").replace(" ", "\t"))
-        help_names = frozenset(getattr(context, "help_option_names", None) or ())
-        for parameter in _options(context):
-            if not (parameter.name and _source_is_command_line(context, parameter.name)):
+        help_names = set(context.help_option_names or ())
+        options = [option for option in command.params if option.param_type_name == "option"]
+        try:  # Click adds its help option outside `params`
+            help_option = command.get_help_option(context)
+        except Exception:
+            help_option = None
+        options.append(help_option)
+        for option in options:
+            if option is None or not _source_is_command_line(context, option.name or ""):
                 continue
-            if _is_help_request(parameter, help_names):
+            if (
+                option.name in _NOT_RECORDED_PARAMETERS
+                or not help_names.isdisjoint(option.opts)
+                or not help_names.isdisjoint(option.secondary_opts)
+            ):
                 return None
-            flags.add(flag_given(context, parameter))
+            flags.add(canonical_flag(option, context))
     return " ".join(names), tuple(sorted(flags))
 
 
@@ -352,6 +299,10 @@ def finish(recorder: Recorder, invocation: Invocation, error: BaseException | No
         recorder.debug(f"could not record the invocation: {problem!r}")
 
 
+def _nothing_to_restore() -> None:
+    pass
+
+
 def _install_sigterm(recorder: Recorder, invocation: Invocation) -> Callable[[], None]:
     """Record SIGTERM as `aborted`, then die of it as if nothing had caught it.
 
@@ -360,7 +311,7 @@ def _install_sigterm(recorder: Recorder, invocation: Invocation) -> Callable[[],
     """
     try:
         if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-            return lambda: None  # the tool handles SIGTERM itself: leave it alone
+            return _nothing_to_restore  # the tool handles SIGTERM itself: leave it alone
 
         def on_sigterm(signum: int, frame: FrameType | None) -> None:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
@@ -369,7 +320,7 @@ def _install_sigterm(recorder: Recorder, invocation: Invocation) -> Callable[[],
 
         signal.signal(signal.SIGTERM, on_sigterm)
     except (ValueError, OSError, AttributeError):
-        return lambda: None
+        return _nothing_to_restore
 
     def restore() -> None:
         if signal.getsignal(signal.SIGTERM) is on_sigterm:
@@ -378,19 +329,12 @@ def _install_sigterm(recorder: Recorder, invocation: Invocation) -> Callable[[],
     return restore
 
 
-def _nothing_to_restore() -> None:
-    pass
-
-
 class _Begun:
     """What `_begin` set up for one invocation, undone by `_end`.
 
-    Only the outermost invocation in a thread is recorded. One that starts
-    inside it (a command calling `app([...], standalone_mode=False)`, or
-    another instrumented app) is part of the user's one command: it gets an
-    invocation that is already finished and notes no context, so that it
-    starts no trigger, installs no SIGTERM handler and records nothing, and
-    the outer one is current again when it ends.
+    One user command is one record: an invocation inside another in the same
+    thread (a command calling `app([...], standalone_mode=False)`) gets one
+    already finished that notes nothing, with no trigger or SIGTERM handler.
     """
 
     def __init__(self, recorder: Recorder, root: Any) -> None:

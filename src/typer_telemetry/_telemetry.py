@@ -104,13 +104,8 @@ class Telemetry:
 
     @property
     def paths(self) -> Paths:
-        """The per-user folders as the environment says now, resolved on every use.
-
-        One process may run the tool many times under different homes (tests
-        with `CliRunner` and a HOME per test, a server serving several
-        users): each invocation must land in its own user's folders. On
-        Linux this is a few environment reads; elsewhere platformdirs answers.
-        """
+        """The per-user folders as the environment says now: one process may run
+        the tool under several homes (CliRunner tests), each its own folders."""
         from ._files import Paths
 
         return Paths.for_tool(self.name)
