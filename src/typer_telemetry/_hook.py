@@ -220,12 +220,11 @@ def canonical_flag(parameter: Any, context: Any = None) -> str:
     False for `--no-reload` of `--reload/--no-reload` (looked at, never kept).
     """
     names = parameter.opts
-    if (
-        context is not None
-        and parameter.secondary_opts
-        and context.params.get(parameter.name) is False
+    secondary = parameter.secondary_opts
+    if secondary and (
+        not names or (context is not None and context.params.get(parameter.name) is False)
     ):
-        names = parameter.secondary_opts
+        names = secondary  # also for an option with off names only (" /--no-color")
     long_names = [name for name in names if name.startswith("--")]
     return str(long_names[0] if long_names else names[0])
 

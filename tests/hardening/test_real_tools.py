@@ -210,6 +210,7 @@ def test_invocations_outside_the_schema_are_made_to_fit_or_counted_as_dropped(
         ["two words"],
         ["fail-unicode"],
         ["fail-long"],
+        ["odd-option", "--naïve", "--plain-one"],
     ):
         assert_unchanged_by_telemetry(real_tool, *arguments)
     day, counts = counts_of(real_tool)
@@ -218,19 +219,21 @@ def test_invocations_outside_the_schema_are_made_to_fit_or_counted_as_dropped(
         (" ".join(eight_deep), "success", "", ()): 1,
         ("fail-unicode", "error", "__unrepresentable__", ()): 1,
         ("fail-long", "error", "__unrepresentable__", ()): 1,
+        ("odd-option", "success", "", ("--plain-one",)): 1,
     }
     assert real_tool.status()["dropped"] == {day: 3}
     for path in real_tool.files():
         text = path.read_bytes().decode("utf-8", "replace")
-        for outside in ("grüß", "two words", "Ошибка", "Exxxxxxxx", "l8 leaf", "--o32"):
+        for outside in ("grüß", "two words", "Ошибка", "Exxxxxxxx", "l8 leaf", "--o32", "naïve"):
             assert outside not in text, (path, outside)
     reliability.record(
         AREA,
         "invocations the schema cannot hold as they are: 40 options at once, a command path "
         "9 deep, a non-ASCII command name, a name with a space, a non-ASCII and a "
-        "121-character exception class name",
-        7,
-        "options: the first 32 names in sorted order kept; error class recorded as "
+        "121-character exception class name, a non-ASCII option name",
+        8,
+        "options: the first 32 names in sorted order kept, a name outside the schema left "
+        "out; error class recorded as "
         "`__unrepresentable__`; command path outside the schema: counted as dropped for the "
         "day (shown by `status`); the text outside the schema is never stored",
         lost="the command path of an invocation whose path is outside the schema (counted)",

@@ -260,6 +260,15 @@ def gruss() -> None:
     typer.echo("grüß")
 
 
+@app.command("odd-option")
+def odd_option(
+    naive: Annotated[bool, typer.Option("--naïve")] = False,
+    plain_one: Annotated[bool, typer.Option("--plain-one")] = False,
+) -> None:
+    """An option whose name is outside the schema's characters."""
+    typer.echo(f"odd naive={naive} plain_one={plain_one}")
+
+
 @app.command("two words")
 def two_words() -> None:
     typer.echo("two words")
