@@ -4,8 +4,9 @@
 `instrumented_group_class` wraps the app's group class (the author's own
 `cls=` if any) with a `main` that times the whole call and classifies how it
 ended. To see how far Click resolved the command line, even when parsing
-fails, every command of the freshly built tree gets a context class that
-remembers the contexts created for the invocation. Nothing here writes to
+fails, the root command gets a context class that remembers the contexts
+created for the invocation, which each group on the path passes on to the
+command it resolves, however made. Nothing here writes to
 stdout, changes arguments, exit codes or exceptions, or lets an error of its
 own escape.
 
@@ -28,32 +29,11 @@ from ._sender import LONG_RUNNING_ATTRIBUTE
 if TYPE_CHECKING:
     import typer
 
+    from ._protocols import Recorder, Trigger
     from ._telemetry import Telemetry
 
-    # Typing only: Protocol classes cost time to define on every run.
-
-    class Recorder(Protocol):
-        """What the hook hands a finished invocation to (the Telemetry facade)."""
-
-        def record_invocation(
-            self,
-            command: str,
-            outcome: str,
-            error_class: str,
-            flags: tuple[str, ...],
-            duration_ms: float,
-        ) -> None: ...
-
-        def debug(self, message: str) -> None: ...
-
-        def start_trigger(self) -> Trigger | None:
-            """The long-running trigger for a new invocation, if this one could send."""
-            ...
-
-    class Trigger(Protocol):
-        def now(self) -> None: ...
-
-        def cancel(self) -> None: ...
+    # Typing only: Protocol classes cost time to define on every run (and,
+    # compiled into this module, to load: the hook's own are in _protocols).
 
     class SingleCommandSource(Protocol):
         def single_command(self, argv: list[str]) -> Any | None: ...
@@ -104,7 +84,8 @@ def _from_click(error: BaseException, exit_code: object) -> tuple[str, str] | No
     if interrupt == "KeyboardInterrupt":
         return ("aborted", "KeyboardInterrupt")
     if interrupt == "EOFError":
-        return ("error", "EOFError")
+        # End of input at a prompt: Click prints "Aborted!", as for a declined one.
+        return ("aborted", "EOFError")
     if "Abort" in names:
         return ("aborted", type(error).__name__)
     if "Exit" in names:
@@ -130,8 +111,8 @@ def classify(error: BaseException | None) -> tuple[str, str] | None:
         if handled is not None and isinstance(handled, KeyboardInterrupt):
             return ("aborted", "KeyboardInterrupt")
         return SUCCESS if error.code in (0, None) else ("error", "SystemExit")
-    if isinstance(error, KeyboardInterrupt):
-        return ("aborted", "KeyboardInterrupt")
+    if isinstance(error, (KeyboardInterrupt, EOFError)):
+        return ("aborted", type(error).__name__)
     if _is_click_exception(error):  # standalone_mode=False lets them through
         return _from_click(error, None)
     return ("error", type(error).__name__)
@@ -164,47 +145,66 @@ class Invocation:
 # import on every run of a tool that does not load it).
 _current_invocations: dict[int, Invocation] = {}
 _context_classes: dict[type, type] = {}
+_recording_classes: set[type] = set()
+_WATCHING = "_typer_telemetry_watching"  # marks our wrapper of a group's resolve_command
 
 
 def _is_group(command: Any) -> bool:
     return hasattr(command, "resolve_command")
 
 
-def _recording_context_class(base: Any) -> type:
-    """A subclass of the command's context class that notes each new context."""
-    cached = _context_classes.get(base)
-    if cached is not None:
-        return cached
+def _record_contexts_of(command: Any) -> None:
+    """Give `command` a subclass of its context class that notes each new context.
 
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        base.__init__(self, *args, **kwargs)
-        invocation = _current_invocations.get(_thread.get_ident())
-        if invocation is not None and not invocation.leaf_reached:
-            # Once a leaf command is reached, later contexts come from the
-            # command itself (ctx.invoke of another command): not the path.
-            invocation.contexts.append(self)
-            invocation.leaf_reached = not _is_group(self.command)
-            callback = getattr(self.command, "callback", None)
-            if invocation.trigger is not None and getattr(callback, LONG_RUNNING_ATTRIBUTE, False):
-                invocation.trigger.now()
+    A group's context also wraps the group's `resolve_command`, to do the
+    same to the command it resolves: commands a lazy group builds only then
+    are reached, and only the path costs anything, not the whole tree.
+    """
+    base = command.context_class
+    if base in _recording_classes:
+        return
+    recording = _context_classes.get(base)
+    if recording is None:
 
-    recording = type(base.__name__, (base,), {"__init__": __init__, "__module__": base.__module__})
-    _context_classes[base] = recording
-    return recording
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            base.__init__(self, *args, **kwargs)
+            invocation = _current_invocations.get(_thread.get_ident())
+            if invocation is not None and not invocation.leaf_reached:
+                # Once a leaf command is reached, later contexts come from the
+                # command itself (ctx.invoke of another command): not the path.
+                invocation.contexts.append(self)
+                group = self.command
+                if not _is_group(group):
+                    invocation.leaf_reached = True
+                elif not getattr(group.resolve_command, _WATCHING, False):
+                    resolve = group.resolve_command
 
+                    def resolve_command(ctx: Any, args: Any) -> Any:
+                        resolved = resolve(ctx, args)
+                        try:
+                            if resolved[1] is not None:
+                                _record_contexts_of(resolved[1])
+                        except Exception:  # an author's odd resolve_command
+                            pass
+                        return resolved
 
-def _prepare_tree(root: Any) -> None:
-    stack = [root]
-    seen: set[int] = set()
-    while stack:
-        command = stack.pop()
-        if id(command) in seen:
-            continue
-        seen.add(id(command))
-        base = command.context_class
-        if base not in _context_classes.values():
-            command.context_class = _recording_context_class(base)
-        stack.extend(getattr(command, "commands", {}).values())
+                    setattr(resolve_command, _WATCHING, True)
+                    try:  # noqa: SIM105 - cheaper than suppress() on every run
+                        group.resolve_command = resolve_command
+                    except Exception:  # a group that takes no attributes
+                        pass
+                callback = getattr(group, "callback", None)
+                if invocation.trigger is not None and getattr(
+                    callback, LONG_RUNNING_ATTRIBUTE, False
+                ):
+                    invocation.trigger.now()
+
+        recording = type(
+            base.__name__, (base,), {"__init__": __init__, "__module__": base.__module__}
+        )
+        _context_classes[base] = recording
+        _recording_classes.add(recording)
+    command.context_class = recording
 
 
 def _source_is_command_line(context: Any, name: str) -> bool:
@@ -215,42 +215,55 @@ def _source_is_command_line(context: Any, name: str) -> bool:
     return source is not None and source.name == "COMMANDLINE"
 
 
-def _not_recorded(context: Any) -> list[str]:
-    # The help option's name differs between Click releases ("help",
-    # "_click_default_help"): ask the command for it.
-    try:
-        help_option = context.command.get_help_option(context)
-    except Exception:
-        help_option = None
-    help_name = getattr(help_option, "name", None) or "help"
-    return [help_name, *_NOT_RECORDED_PARAMETERS]
+def canonical_flag(parameter: Any, context: Any = None) -> str:
+    """The first long name of an option (`--force` for `-f/--force`), else its first name.
 
-
-def canonical_flag(parameter: Any) -> str:
-    """The first long name of an option (`--force` for `-f/--force`), else its first name."""
-    names = [str(name) for name in parameter.opts if str(name).startswith("--")]
-    return names[0] if names else str(parameter.opts[0])
+    With the context, of the side of an on/off option given: Click stores
+    False for `--no-reload` of `--reload/--no-reload` (looked at, never kept).
+    """
+    names = parameter.opts
+    secondary = parameter.secondary_opts
+    if secondary and (
+        not names or (context is not None and context.params.get(parameter.name) is False)
+    ):
+        names = secondary  # also for an option with off names only (" /--no-color")
+    long_names = [name for name in names if name.startswith("--")]
+    return str(long_names[0] if long_names else names[0])
 
 
 def describe(contexts: list[Any]) -> tuple[str, tuple[str, ...]] | None:
-    """The command path and the flags given, or None when this was not a use of a command."""
+    """The command path and the flags given, or None when this was not a use of a command.
+
+    Help is asked by any option under one of the context's help option
+    names, Click's or the command's own (weasel's `run` declares `--help`).
+    """
     names: list[str] = []
     flags: set[str] = set()
     for depth, context in enumerate(contexts):
         command = context.command
         if getattr(command, TELEMETRY_MARKER, False):
             return None
-        if any(_source_is_command_line(context, name) for name in _not_recorded(context)):
-            return None
         if depth > 0:
-            names.append(command.name or "")
-        for parameter in command.params:
+            # A name with a space cannot be told from two names: a tab (no
+            # name character) keeps it outside the schema, counted as dropped.
+            names.append((command.name or "").replace(" ", "\t"))
+        help_names = set(context.help_option_names or ())
+        options = [option for option in command.params if option.param_type_name == "option"]
+        try:  # Click adds its help option outside `params`
+            help_option = command.get_help_option(context)
+        except Exception:
+            help_option = None
+        options.append(help_option)
+        for option in options:
+            if option is None or not _source_is_command_line(context, option.name or ""):
+                continue
             if (
-                parameter.param_type_name == "option"
-                and parameter.name
-                and _source_is_command_line(context, parameter.name)
+                option.name in _NOT_RECORDED_PARAMETERS
+                or not help_names.isdisjoint(option.opts)
+                or not help_names.isdisjoint(option.secondary_opts)
             ):
-                flags.add(canonical_flag(parameter))
+                return None
+            flags.add(canonical_flag(option, context))
     return " ".join(names), tuple(sorted(flags))
 
 
@@ -287,6 +300,10 @@ def finish(recorder: Recorder, invocation: Invocation, error: BaseException | No
         recorder.debug(f"could not record the invocation: {problem!r}")
 
 
+def _nothing_to_restore() -> None:
+    pass
+
+
 def _install_sigterm(recorder: Recorder, invocation: Invocation) -> Callable[[], None]:
     """Record SIGTERM as `aborted`, then die of it as if nothing had caught it.
 
@@ -295,7 +312,7 @@ def _install_sigterm(recorder: Recorder, invocation: Invocation) -> Callable[[],
     """
     try:
         if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-            return lambda: None  # the tool handles SIGTERM itself: leave it alone
+            return _nothing_to_restore  # the tool handles SIGTERM itself: leave it alone
 
         def on_sigterm(signum: int, frame: FrameType | None) -> None:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
@@ -304,7 +321,7 @@ def _install_sigterm(recorder: Recorder, invocation: Invocation) -> Callable[[],
 
         signal.signal(signal.SIGTERM, on_sigterm)
     except (ValueError, OSError, AttributeError):
-        return lambda: None
+        return _nothing_to_restore
 
     def restore() -> None:
         if signal.getsignal(signal.SIGTERM) is on_sigterm:
@@ -314,16 +331,24 @@ def _install_sigterm(recorder: Recorder, invocation: Invocation) -> Callable[[],
 
 
 class _Begun:
-    """What `_begin` set up for one invocation, undone by `_end`."""
+    """What `_begin` set up for one invocation, undone by `_end`.
+
+    One user command is one record: an invocation inside another in the same
+    thread (a command calling `app([...], standalone_mode=False)`) gets one
+    already finished that notes nothing, with no trigger or SIGTERM handler.
+    """
 
     def __init__(self, recorder: Recorder, root: Any) -> None:
-        self.invocation = Invocation(started=time.perf_counter())
-        self.invocation.trigger = recorder.start_trigger()
-        _prepare_tree(root)
-        # An invocation inside another one (a command calling the app again)
-        # is the current one until it ends; then the outer one is again.
         self.thread = _thread.get_ident()
         self.outer = _current_invocations.get(self.thread)
+        self.invocation = Invocation(started=time.perf_counter())
+        if self.outer is not None:
+            self.invocation.finished = self.invocation.leaf_reached = True
+            self.restore_sigterm = _nothing_to_restore
+            _current_invocations[self.thread] = self.invocation
+            return
+        self.invocation.trigger = recorder.start_trigger()
+        _record_contexts_of(root)
         _current_invocations[self.thread] = self.invocation
         self.restore_sigterm = _install_sigterm(recorder, self.invocation)
 

@@ -116,16 +116,21 @@ def append(
         RollupStore(directory, debug).compact(today=today)
 
 
-def _count_dropped(directory: Path, day: str, debug: Callable[[str], None]) -> None:
-    """Count a record that found no room, so that `status` shows it as dropped."""
+def _count_dropped(
+    directory: Path,
+    day: str,
+    debug: Callable[[str], None],
+    reason: str = "the journal is full and cannot be folded now",
+) -> None:
+    """Count a record that found no room (or no form in the schema), so that `status` shows it."""
     marker = f'\n{{"dropped":"{day}"}}'.encode("ascii")
     try:
         counted = append_line(directory, marker, DROPPED_NAME, MAX_DROPPED_BYTES) is not None
     except OSError as error:
-        debug(f"the journal is full and cannot be folded now; record dropped ({error})")
+        debug(f"{reason}; record dropped ({error})")
         return
     debug(
-        "the journal is full and cannot be folded now; record dropped"
+        f"{reason}; record dropped"
         + (" (counted)" if counted else " (too many to count until folding resumes)")
     )
 

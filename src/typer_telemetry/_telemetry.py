@@ -120,7 +120,6 @@ class Telemetry:
         self._command_bases: dict[type, type] = {}
         self._endpoint = endpoint
         self._backend = backend
-        self._paths: Paths | None = None
         self._app: typer.Typer | None = None
         self._host: typer.Typer | None = None
         # Wall clock (seconds since the epoch) that decides the UTC day; tests may replace it.
@@ -130,11 +129,11 @@ class Telemetry:
 
     @property
     def paths(self) -> Paths:
-        if self._paths is None:
-            from ._files import Paths
+        """The per-user folders as the environment says now: one process may run
+        the tool under several homes (CliRunner tests), each its own folders."""
+        from ._files import Paths
 
-            self._paths = Paths.for_tool(self.name)
-        return self._paths
+        return Paths.for_tool(self.name)
 
     @property
     def endpoint(self) -> str | None:
@@ -472,11 +471,12 @@ class Telemetry:
         if by_environment is not None and not by_environment.enabled:
             self.debug(f"not recording: {by_environment.reason}")
             return
-        from ._checks import validate_observation
+        from ._checks import SchemaError, validate_observation
         from ._config import read_config
         from ._journal import Observation, append
 
-        config = read_config(self.paths.config_file)
+        paths = self.paths  # this invocation's user: resolved once, used throughout
+        config = read_config(paths.config_file)
         decision = self.decide(config)
         if not decision.enabled:
             self.debug(f"not recording: {decision.reason}")
@@ -487,9 +487,19 @@ class Telemetry:
             if not decision.enabled:
                 return
         day = self.today()
-        validate_observation(day, command, outcome, error_class, flags, duration_ms)
+        try:
+            validate_observation(day, command, outcome, error_class, flags, duration_ms)
+        except SchemaError:
+            from ._fit import fit_observation
+
+            fitted = fit_observation(
+                paths.store_dir, day, command, outcome, error_class, flags, duration_ms, self.debug
+            )
+            if fitted is None:
+                return  # counted as dropped
+            error_class, flags, duration_ms = fitted
         observation = Observation(day, command, outcome, error_class, flags, duration_ms)
-        append(self.paths.store_dir, observation, today=day, debug=self.debug)
+        append(paths.store_dir, observation, today=day, debug=self.debug)
         self.debug(f"recorded {observation}")
 
     def _claim_identity(self) -> Config:
