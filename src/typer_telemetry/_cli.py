@@ -145,15 +145,21 @@ def commands_app(telemetry: Telemetry) -> typer.Typer:
             raise typer.Exit(1) from None
         typer.echo(f"Local telemetry data of {telemetry.name} was deleted.")
         typer.echo(f"Install id: {old_id or '(none)'} -> {new_id}")
+        # Only ids data was sent under are pending: a tool that never sent connects nowhere.
         if not telemetry.pending_deletions():
             return
+        # Never raises; the local part is done whatever happens here (exit code 0).
         report = telemetry.request_deletions(timeout=DELETION_TIMEOUT_SECONDS)
-        if report.deletions_sent and not telemetry.pending_deletions():
-            typer.echo("The receiver was asked to delete the data sent under the old id.")
+        left = telemetry.pending_deletions()
+        if not left:
+            typer.echo("The receiver was asked to delete the data sent under the old install id.")
         else:
+            ids = ", ".join(left)
             _warn(
-                "Could not reach the receiver to ask it to delete the data sent under the old id"
-                f" ({report.error or report.skipped}); the request will be retried later."
+                f"Could not ask the receiver to delete the data sent under {ids}"
+                f" ({report.error or report.skipped or 'not sent'}); the request is kept and"
+                f" made again by the next `{telemetry.user_command('reset')}` or long-running"
+                " run while telemetry is on."
             )
 
     return app
