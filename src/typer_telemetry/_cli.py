@@ -138,6 +138,9 @@ def commands_app(telemetry: Telemetry) -> typer.Typer:
     @app.command()
     def reset() -> None:
         """Delete local telemetry data and start over with a new install id."""
+        # Requests left from an earlier reset count too: this process's own
+        # long-running trigger may send them while the reset runs.
+        earlier = telemetry.pending_deletions()
         try:
             old_id, new_id = telemetry.reset()
         except ConfigUnwritable as error:
@@ -145,12 +148,13 @@ def commands_app(telemetry: Telemetry) -> typer.Typer:
             raise typer.Exit(1) from None
         typer.echo(f"Local telemetry data of {telemetry.name} was deleted.")
         typer.echo(f"Install id: {old_id or '(none)'} -> {new_id}")
-        # Only ids data was sent under are pending: a tool that never sent connects nowhere.
-        if not telemetry.pending_deletions():
+        # Only ids data was sent under are queued: a tool that never sent connects nowhere.
+        queued = [*earlier, *telemetry._queued_deletions]
+        if not queued:
             return
         # Never raises; the local part is done whatever happens here (exit code 0).
         report = telemetry.request_deletions(timeout=DELETION_TIMEOUT_SECONDS)
-        left = telemetry.pending_deletions()
+        left = [install_id for install_id in telemetry.pending_deletions() if install_id in queued]
         if not left:
             typer.echo("The receiver was asked to delete the data sent under the old install id.")
         else:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from ._checks import is_uuid4
 from ._files import (
+    LockUnavailable,
     ensure_private_dir,
     locked_file,
     read_small_file,
@@ -72,9 +73,13 @@ class SendReport(NamedTuple):
 def describe(error: BaseException) -> str:
     """What a failed send or deletion says in its report: a DeliveryError's own message,
     or any other exception's class and message (a custom back end's, a file system's)."""
+    try:
+        message = str(error)
+    except Exception:  # a custom exception whose message itself fails
+        message = "(its message cannot be shown)"
     if isinstance(error, (DeliveryError, TimeoutError)):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
+        return message
+    return f"{type(error).__name__}: {message}"
 
 
 def os_release_version(release: str) -> str:
@@ -306,9 +311,9 @@ def send_deletions(
     deadline = time.monotonic() + timeout
     try:
         earlier = _sent_before_the_ledger(store_dir)
-        with try_locked_file(_send_lock(store_dir)) as taken:
-            if not taken:
-                return SendReport(skipped="another process is sending")
+        # Waits (within the timeout) for a sender at work, this process's own
+        # long-running trigger included: it may be sending these very requests.
+        with locked_file(_send_lock(store_dir), timeout=min(timeout, LOCK_TIMEOUT_SECONDS)):
             _remove_leftovers(store_dir)
             _ensure_ledger(store_dir, earlier, None)
             if keep_data:
@@ -316,7 +321,9 @@ def send_deletions(
                     backend.request_deletion(install_id, timeout=_remaining(deadline))
                 return SendReport(skipped="debug: the requests were printed, not sent")
             return _send_deletions_locked(store_dir, backend, deadline, tool=tool)
-    except Exception as error:  # the lock, the store folder, a back end's own failure
+    except LockUnavailable:
+        return SendReport(skipped="another process is sending")
+    except Exception as error:  # the store folder, a back end's own failure
         return SendReport(error=describe(error))
 
 

@@ -401,10 +401,13 @@ class Telemetry:
 
         config = update_config(self.paths, self.name, change)
         self.store.clear()
+        # What this reset queued, for the reset command's own message: a
+        # long-running trigger of the same process may send it meanwhile.
+        self._queued_deletions: list[str] = []
         try:
             from ._delivery import queue_deletions_of_sent_ids
 
-            queue_deletions_of_sent_ids(self.store.directory, old_id)
+            self._queued_deletions = queue_deletions_of_sent_ids(self.store.directory, old_id)
         except Exception as error:  # the local part is done; the queue is best effort
             self.debug(f"could not queue the deletion requests: {error!r}")
         assert config.install_id is not None
