@@ -418,6 +418,10 @@ def test_reset_and_long_running_runs_survive_every_failure_as_real_processes(
     assert (result.returncode, result.stdout) == (bare.returncode, bare.stdout)
     assert TRACEBACK not in result.stderr
     assert trace.read_text().split()[0] == "send"
+    # The failed day stays for a later run.
+    days = {record["day"] for record in tool.pending({**faulty, "TOOL_NOW": str(DAY_3)})}
+    # (Day 1 may still be noted in flight: its run ended as its answer came.)
+    assert {"2026-03-11", "2026-03-12"} <= days
     assert named in trace.read_text() or kind != "raising"
 
     result = tool.run("telemetry", "reset", env=faulty)
