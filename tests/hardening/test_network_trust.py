@@ -876,3 +876,62 @@ def test_os_release_is_reduced_to_its_leading_numeric_version(release: str, sent
     assert validate_envelope(envelope)["os_release"] == sent
     with pytest.raises(SchemaError):  # a full kernel release never passes the allowlist
         validate_envelope({**envelope, "os_release": "6.1.0-18-amd64"})
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.255.0.9", True),
+        ("127.1", True),  # legacy spellings the resolver accepts
+        ("2130706433", True),
+        ("0x7f.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("::ffff:127.0.0.1", True),
+        ("localhost", True),
+        ("LOCALHOST.", True),
+        ("api.localhost", True),
+        ("128.0.0.1", False),
+        ("10.0.0.1", False),
+        ("::2", False),
+        ("localhost.example.com", False),
+        ("telemetry.example.test", False),
+    ],
+)
+def test_which_hosts_count_as_this_machine_and_skip_every_proxy(
+    host: str, loopback: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer_telemetry.backends._http import is_loopback_host, proxy_for
+
+    no_proxy_settings(monkeypatch)
+    monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
+    assert is_loopback_host(host) is loopback
+    assert proxy_for("https", host) == (None if loopback else "http://127.0.0.1:9")
+
+
+@pytest.mark.parametrize(
+    ("no_proxy", "host", "bypassed"),
+    [
+        ("example.test", "telemetry.example.test", True),
+        (".example.test", "telemetry.example.test", True),
+        ("*.example.test", "telemetry.example.test", True),
+        ("telemetry.example.test:443", "telemetry.example.test", True),
+        ("other.test, example.test", "telemetry.example.test", True),
+        ("*", "telemetry.example.test", True),
+        ("10.0.0.0/8", "10.1.2.3", True),
+        ("10.0.0.0/8", "11.1.2.3", False),
+        ("ample.test", "telemetry.example.test", False),
+        ("telemetry.example.test.evil", "telemetry.example.test", False),
+        ("", "telemetry.example.test", False),
+    ],
+)
+def test_no_proxy_names_hosts_domains_ports_and_ranges(
+    no_proxy: str, host: str, bypassed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer_telemetry.backends._http import proxy_for
+
+    no_proxy_settings(monkeypatch)
+    monkeypatch.setenv("https_proxy", "http://proxy.example.test:3128")
+    monkeypatch.setenv("no_proxy", no_proxy)
+    assert proxy_for("https", host) == (None if bypassed else "http://proxy.example.test:3128")
