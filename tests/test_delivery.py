@@ -218,11 +218,18 @@ def test_sixteen_long_running_processes_deliver_every_record_exactly_once(
     assert sum(record["count"] for record in records) == 100
 
 
+def sent_day_one(tool: Tool, endpoint: str) -> object:
+    """Record day 1 and send it from a long-running run on day 2; return the install id."""
+    tool.run("hello", "x", env=on(DAY_1, endpoint))
+    later = on(DAY_2, endpoint)
+    long_running_run(tool, later, lambda: "2026-03-10" not in pending_days(tool, later))
+    return tool.status(later)["install_id"]
+
+
 def test_reset_asks_the_receiver_to_delete_the_old_id(tool: Tool, receiver: Receiver) -> None:
     endpoint = receiver.url("/v1")
-    env = on(DAY_1, endpoint)
-    tool.run("hello", "x", env=env)
-    old_id = tool.status(env)["install_id"]
+    env = on(DAY_2, endpoint)
+    old_id = sent_day_one(tool, endpoint)
     result = tool.run("telemetry", "reset", env=env)
     assert result.returncode == 0
     assert "asked to delete" in result.stdout
@@ -238,17 +245,16 @@ def test_reset_asks_the_receiver_to_delete_the_old_id(tool: Tool, receiver: Rece
 def test_a_deletion_request_that_fails_is_retried_by_a_later_long_running_run(
     tool: Tool, receiver: Receiver
 ) -> None:
-    down = on(DAY_1, f"http://127.0.0.1:{free_port()}/v1")
-    tool.run("hello", "x", env=down)
-    old_id = tool.status(down)["install_id"]
+    down = on(DAY_2, f"http://127.0.0.1:{free_port()}/v1")
+    old_id = sent_day_one(tool, receiver.url("/v1"))
     result = tool.run("telemetry", "reset", env=down)
     assert result.returncode == 0
-    assert "will be retried later" in result.stderr
+    assert "made again by the next" in result.stderr
     status = tool.status(down)
     assert status["pending_deletions"] == [old_id]
     assert "Deletion of data sent under" in tool.run("telemetry", "status", env=down).stdout
 
-    up = on(DAY_1, receiver.url("/v1"))
+    up = on(DAY_2, receiver.url("/v1"))
     long_running_run(tool, up, lambda: tool.status(up)["pending_deletions"] == [])
     deletions = [r.json() for r in receiver if r.path == "/v1/deletions"]
     assert [d["install_id"] for d in deletions] == [old_id]

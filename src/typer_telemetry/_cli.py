@@ -165,6 +165,9 @@ def commands_app(telemetry: Telemetry) -> typer.Typer:
     @app.command()
     def reset() -> None:
         """Delete local telemetry data and start over with a new install id."""
+        # Requests left from an earlier reset count too: this process's own
+        # long-running trigger may send them while the reset runs.
+        earlier = telemetry.pending_deletions()
         try:
             old_id, new_id = telemetry.reset()
         except OSError as error:  # ConfigUnwritable, or a data folder that is not ours alone
@@ -172,15 +175,22 @@ def commands_app(telemetry: Telemetry) -> typer.Typer:
             raise typer.Exit(1) from None
         typer.echo(f"Local telemetry data of {telemetry.name} was deleted.")
         typer.echo(f"Install id: {old_id or '(none)'} -> {new_id}")
-        if not telemetry.pending_deletions():
+        # Only ids data was sent under are queued: a tool that never sent connects nowhere.
+        queued = [*earlier, *telemetry._queued_deletions]
+        if not queued:
             return
+        # Never raises; the local part is done whatever happens here (exit code 0).
         report = telemetry.request_deletions(timeout=DELETION_TIMEOUT_SECONDS)
-        if report.deletions_sent and not telemetry.pending_deletions():
-            typer.echo("The receiver was asked to delete the data sent under the old id.")
+        left = [install_id for install_id in telemetry.pending_deletions() if install_id in queued]
+        if not left:
+            typer.echo("The receiver was asked to delete the data sent under the old install id.")
         else:
+            ids = ", ".join(left)
             _warn(
-                "Could not reach the receiver to ask it to delete the data sent under the old id"
-                f" ({report.error or report.skipped}); the request will be retried later."
+                f"Could not ask the receiver to delete the data sent under {ids}"
+                f" ({report.error or report.skipped or 'not sent'}); the request is kept and"
+                f" made again by the next `{telemetry.user_command('reset')}` or long-running"
+                " run while telemetry is on."
             )
 
     return app

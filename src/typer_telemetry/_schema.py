@@ -10,6 +10,7 @@ without these tables.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 
 from ._checks import (
@@ -162,6 +163,14 @@ ROLLUP_FIELDS: tuple[Field, ...] = (
     ),
 )
 
+
+def _is_os_release(value: object) -> bool:
+    return value == "unknown" or (
+        isinstance(value, str)
+        and re.fullmatch(r"[0-9]{1,9}(?:\.[0-9]{1,9}){0,2}", value) is not None
+    )
+
+
 ENVELOPE_FIELDS: tuple[Field, ...] = (
     Field(
         "schema_version",
@@ -208,9 +217,11 @@ ENVELOPE_FIELDS: tuple[Field, ...] = (
     Field(
         "os_release",
         "string",
-        "The operating system release, e.g. `6.1.0` (kernel or OS version, no host name).",
-        "a version-like token of at most 64 characters",
-        is_platform_token,
+        "The leading numeric version of the operating system release (the kernel's on Linux),"
+        " e.g. `6.1.0` for `6.1.0-18-amd64`; any suffix after the numbers (a distribution's or"
+        " a custom build's name) is never sent.",
+        "at most three numbers separated by dots, or `unknown`",
+        _is_os_release,
     ),
     Field(
         "arch",

@@ -415,19 +415,26 @@ class Telemetry:
     # -- sending --------------------------------------------------------------
 
     def flush(self, timeout: float = 5.0) -> SendReport:
-        """Send pending completed days now, waiting at most `timeout` seconds (servers, daemons)."""
+        """Send pending completed days now, waiting at most `timeout` seconds (servers, daemons).
+
+        Never raises: what failed is the report's `error` (and a debug line).
+        """
         return self.send_now(timeout=timeout)
 
     def send_now(self, *, timeout: float) -> SendReport:
-        from ._delivery import SendReport, send_pending
+        """Send what is pending; never raises, whatever a back end or the environment does."""
+        from ._delivery import SendReport, describe, send_pending
 
-        decision = self.decide()
-        if not decision.enabled:
-            return SendReport(skipped=decision.reason)
-        backend = self.destination()
-        if backend is None:
-            return SendReport(skipped="no endpoint or back end is configured")
-        report = send_pending(self, backend, timeout=timeout, keep_data=self.debugging)
+        try:
+            decision = self.decide()
+            if not decision.enabled:
+                return SendReport(skipped=decision.reason)
+            backend = self.destination()
+            if backend is None:
+                return SendReport(skipped="no endpoint or back end is configured")
+            report = send_pending(self, backend, timeout=timeout, keep_data=self.debugging)
+        except Exception as error:  # the library's own failure must never reach the tool
+            report = SendReport(error=describe(error))
         self.debug(f"send report: {report}")
         return report
 
@@ -596,8 +603,12 @@ class Telemetry:
     def reset(self) -> tuple[str | None, str]:
         """Delete local data and mint a new install id; returns (old id, new id).
 
-        The request to delete what was sent under the old id is made by
-        `request_deletions`, or left pending for a later long-running run.
+        A deletion is queued for every install id data was ever sent under
+        (the ledger `sent-ids.json`: an id whose config was set aside as
+        unreadable included), and for none if nothing was ever sent. The
+        requests are made by `request_deletions`, or left pending for a later
+        long-running run. Raises ConfigUnwritable only when the new id cannot
+        be stored; a deletion that cannot be queued is explained under debug.
         """
         from ._config import mint_install_id, update_config
 
@@ -610,10 +621,15 @@ class Telemetry:
 
         config = update_config(self.paths, self.name, change, command=self.group_command())
         self.store.clear()
-        if old_id is not None and self._has_destination():
-            from ._delivery import add_pending_deletion
+        # What this reset queued, for the reset command's own message: a
+        # long-running trigger of the same process may send it meanwhile.
+        self._queued_deletions: list[str] = []
+        try:
+            from ._delivery import queue_deletions_of_sent_ids
 
-            add_pending_deletion(self.store.directory, old_id)
+            self._queued_deletions = queue_deletions_of_sent_ids(self.store.directory, old_id)
+        except Exception as error:  # the local part is done; the queue is best effort
+            self.debug(f"could not queue the deletion requests: {error!r}")
         assert config.install_id is not None
         return old_id, config.install_id
 
@@ -621,14 +637,27 @@ class Telemetry:
         """Send pending deletion requests now (`telemetry reset` calls this with a short timeout).
 
         A deletion request is made even while telemetry is off: it only asks
-        the receiver to forget an old install id.
+        the receiver to forget old install ids, and nothing else is sent.
+        Never raises: what failed is the report's `error` (and a debug line).
         """
-        from ._delivery import SendReport, send_deletions
+        from ._delivery import SendReport, describe, send_deletions
 
-        backend = self.destination()
-        if backend is None:
-            return SendReport(skipped="no endpoint or back end is configured")
-        return send_deletions(self.store.directory, backend, timeout=timeout)
+        try:
+            backend = self.destination()
+            if backend is None:
+                report = SendReport(skipped="no endpoint or back end is configured")
+            else:
+                report = send_deletions(
+                    self.store.directory,
+                    backend,
+                    timeout=timeout,
+                    tool=self.name,
+                    keep_data=self.debugging,
+                )
+        except Exception as error:
+            report = SendReport(error=describe(error))
+        self.debug(f"deletion report: {report}")
+        return report
 
     def send_not_before(self) -> str | None:
         """Until when (UTC, ISO 8601) nothing is sent: the receiver's last Retry-After."""
@@ -641,9 +670,14 @@ class Telemetry:
         return None if not_before is None else utc_time(not_before)
 
     def pending_deletions(self) -> list[str]:
+        """The install ids whose deletion the receiver has not yet accepted."""
         from ._delivery import read_deletions
 
-        return read_deletions(self.store.directory)
+        try:
+            return read_deletions(self.store.directory)
+        except Exception as error:  # status and reset must work whatever the folder holds
+            self.debug(f"cannot read pending deletions: {error!r}")
+            return []
 
 
 # -- mounting: what instrument() checks and wraps --------------------------------

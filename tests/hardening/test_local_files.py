@@ -43,6 +43,7 @@ from tests.hardening.conftest import (
     cases,
     strip_notice,
 )
+from tests.receiver import Receiver
 from typer_telemetry import _journal, _store
 
 T = TypeVar("T")
@@ -79,8 +80,21 @@ def golden(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("golden") / "home"
     home.mkdir()
     tool = Tool(OUTSIDE_TOOL, home, env={"TOOL_NOW": NOW})
+    # Something was sent (a reset asks to delete only ids data was sent under):
+    # the day before goes to a receiver from a long-running run.
+    tool.run("hello", "world", env={"TOOL_NOW": str(int(NOW) - 86400)})
+    with Receiver() as receiver:
+        sender = tool.popen(
+            "wait",
+            "--until-stdin-closes",
+            env={
+                "OUTSIDE_TOOL_TELEMETRY_ENDPOINT": receiver.url("/v1"),
+                "TOOL_LONG_RUNNING_AFTER": "0.05",
+            },
+        )
+        receiver.wait_for(1)
+        sender.communicate(input="", timeout=30)
     for args, env in (
-        (("hello", "world"), {}),
         # An endpoint that refuses connections: the deletion request stays pending.
         (("telemetry", "reset"), {"OUTSIDE_TOOL_TELEMETRY_ENDPOINT": "http://127.0.0.1:9/v1"}),
         (COMMAND, {}),

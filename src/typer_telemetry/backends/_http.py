@@ -2,16 +2,44 @@
 
 httpx is imported here, and this module only when something is sent: never
 on a short invocation.
+
+What the environment may change is decided here, not by httpx's
+`trust_env` (which would also read `~/.netrc` and send its credentials to
+the receiver): a loopback endpoint is always reached directly; any other
+endpoint honours the standard proxy variables (`https_proxy`, `all_proxy`,
+`no_proxy`, lower or upper case), as corporate networks need; an https
+endpoint honours `SSL_CERT_FILE`/`SSL_CERT_DIR` for the certificates it
+trusts. Nothing else of the environment or the home folder is read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from .._checks import check_endpoint
+from .._version import __version__
 from .base import DeliveryError
 
-__all__ = ["check_endpoint", "gzip_if_large", "post", "retry_after_seconds"]
+if TYPE_CHECKING:
+    import ssl
+
+    import httpx
+
+__all__ = [
+    "USER_AGENT",
+    "check_endpoint",
+    "gzip_if_large",
+    "is_loopback_host",
+    "post",
+    "proxy_for",
+    "retry_after_seconds",
+]
+
+# The one User-Agent of every back end: the library and its version, nothing of the machine.
+USER_AGENT = f"typer-telemetry/{__version__}"
+# Headers `post` sets itself, whatever a back end or its author passed.
+_OWN_HEADERS = frozenset({"user-agent", "accept-encoding"})
 
 # Bodies at least this large are gzipped when the receiver is known to accept it.
 GZIP_FROM_BYTES = 1024
@@ -37,6 +65,10 @@ def post(
     timeout: float,
 ) -> bytes:
     """POST `body`; return the response body of a 2xx reply, else raise DeliveryError.
+
+    Every failure is a DeliveryError, whatever raised it (a certificate file
+    that is missing or not one, a proxy scheme httpx cannot use, a URL httpx
+    refuses): the caller's report says what failed, and the tool never sees it.
 
     Redirects are not followed (a receiver that moved must be reconfigured,
     and data never follows a redirect to another host). The reply is read up
@@ -74,11 +106,15 @@ def post(
     watchdog.daemon = True
     deadline = time.monotonic() + timeout
     # Replies are never compressed: a small gzip body must not unpack to gigabytes.
-    request_headers = {**headers, "Accept-Encoding": "identity"}
+    request_headers = {
+        **{name: value for name, value in headers.items() if name.lower() not in _OWN_HEADERS},
+        "User-Agent": USER_AGENT,
+        "Accept-Encoding": "identity",
+    }
     try:
         watchdog.start()
         with (
-            httpx.Client(timeout=timeout, follow_redirects=False) as client,
+            _client(url, timeout) as client,
             client.stream(
                 "POST", url, content=body, headers=request_headers, extensions={"trace": trace}
             ) as response,
@@ -98,12 +134,111 @@ def post(
                 if time.monotonic() > deadline:
                     raise DeliveryError("the reply took longer than the timeout")
             return bytes(received)
-    except httpx.HTTPError as error:
-        if expired.is_set():
+    except DeliveryError:
+        raise
+    except Exception as error:  # httpx's, ssl's, the file system's: all are "not delivered"
+        if expired.is_set() and isinstance(error, httpx.HTTPError):
             raise DeliveryError("the reply took longer than the timeout") from None
         raise DeliveryError(f"{type(error).__name__}: {error}") from None
     finally:
         watchdog.cancel()
+
+
+def _client(url: str, timeout: float) -> httpx.Client:
+    """A client that reads nothing from the environment but what the module docstring lists."""
+    import httpx
+
+    target = httpx.URL(url)
+    proxy = proxy_for(target.scheme, target.host)
+    transport = httpx.HTTPTransport(
+        verify=_trusted_certificates() if target.scheme == "https" else True,
+        trust_env=False,
+        proxy=httpx.Proxy(proxy) if proxy is not None else None,
+    )
+    return httpx.Client(
+        transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
+    )
+
+
+def proxy_for(scheme: str, host: str) -> str | None:
+    """The proxy URL the environment sets for this endpoint, or None to connect directly.
+
+    A loopback host never goes through a proxy: a proxy would see in plain
+    text what never had to leave the machine. Otherwise `<scheme>_proxy`
+    then `all_proxy` apply (lower case before upper case, as curl and the
+    standard library read them) unless `no_proxy` names the host.
+    """
+    import urllib.request
+
+    if is_loopback_host(host):
+        return None
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if not proxy or _excluded(host, proxies.get("no", "")):
+        return None
+    return proxy
+
+
+def _excluded(host: str, no_proxy: str) -> bool:
+    """Whether `no_proxy` names the host: `*`, the host or a parent domain, or a CIDR range."""
+    import ipaddress
+
+    name = host.strip("[]").rstrip(".").lower()
+    for raw in no_proxy.replace(",", " ").split():
+        entry = raw.lower().lstrip("*").lstrip(".").rstrip(".")
+        if raw == "*":
+            return True
+        if "/" in entry:
+            try:
+                if ipaddress.ip_address(name) in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                pass
+            continue
+        if entry.count(":") == 1:  # host:port; the port does not matter here
+            entry = entry.partition(":")[0]
+        entry = entry.strip("[]")
+        if entry and (name == entry or name.endswith("." + entry)):
+            return True
+    return False
+
+
+def is_loopback_host(host: str) -> bool:
+    """`localhost` (and `*.localhost`), 127.0.0.0/8 in any IPv4 spelling, `::1`, mapped or not."""
+    import ipaddress
+    import socket
+
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        try:  # the legacy spellings the resolver still accepts: 127.1, 2130706433, 0x7f.1
+            return socket.inet_aton(name)[0] == 127
+        except OSError:
+            return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def _trusted_certificates() -> ssl.SSLContext | bool:
+    """`SSL_CERT_FILE` or `SSL_CERT_DIR` when set (a corporate CA), else httpx's own bundle.
+
+    A file that is missing or holds no certificate raises here, and the
+    request fails as not delivered.
+    """
+    import os
+    import ssl
+
+    certificate_file = os.environ.get("SSL_CERT_FILE")
+    if certificate_file:
+        return ssl.create_default_context(cafile=certificate_file)
+    certificate_dir = os.environ.get("SSL_CERT_DIR")
+    if certificate_dir:
+        return ssl.create_default_context(capath=certificate_dir)
+    return True
 
 
 def _shut(connected: object) -> None:

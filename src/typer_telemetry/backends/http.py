@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from .._version import __version__
 from ._http import check_endpoint, gzip_if_large, post
 from .base import Batch, DeliveryError
 
@@ -35,7 +34,6 @@ class HTTPBackend:
         return {
             **self.headers,
             "Content-Type": "application/json",
-            "User-Agent": f"typer-telemetry/{__version__}",
             "Idempotency-Key": idempotency_key,
         }
 

@@ -103,7 +103,13 @@ def _sibling_url(metrics_url: str, path: str) -> str:
 class OTLPBackend:
     """Deliver each completed day as one OTLP/HTTP JSON metrics export."""
 
-    def __init__(self, endpoint: str, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        service_name: str | None = None,
+    ) -> None:
         endpoint = endpoint.strip()
         metrics_url = (
             endpoint if endpoint.endswith(METRICS_PATH) else endpoint.rstrip("/") + METRICS_PATH
@@ -115,8 +121,16 @@ class OTLPBackend:
             for name, value in (headers or {}).items()
             if name.lower() not in _OWN_HEADERS
         }
-        # The deletion request carries no envelope; it reuses the tool's name when known.
-        self.service_name = UNKNOWN_SERVICE
+        # A deletion request carries no envelope: its `service.name` is the tool's
+        # name, given here or adopted from the Telemetry that sends through this
+        # back end (see adopt_tool_name), so that no request says "unknown_service".
+        self._named = service_name is not None
+        self.service_name = service_name if service_name is not None else UNKNOWN_SERVICE
+
+    def adopt_tool_name(self, name: str) -> None:
+        """Take the sending tool's name as `service.name`, unless the constructor set one."""
+        if not self._named:
+            self.service_name = name
 
     def send(self, batch: Batch, *, timeout: float) -> None:
         """Export the day's records as metrics, or raise DeliveryError.
@@ -126,7 +140,7 @@ class OTLPBackend:
         """
         envelope = validate_envelope(batch.envelope)
         records = [validate_rollup_record(record) for record in batch.records]
-        self.service_name = _text(envelope, "tool")
+        self.adopt_tool_name(_text(envelope, "tool"))
         request: JSONObject = {
             "resourceMetrics": [
                 {
@@ -151,7 +165,8 @@ class OTLPBackend:
         OTLP has no deletion; the log record tells whoever runs the collector
         which install's data to delete.
         """
-        now = str(time.time_ns())
+        # The moment of the request, to the whole second: the collector needs no finer.
+        now = str(int(time.time()) * _NANOSECONDS_PER_SECOND)
         request: JSONObject = {
             "resourceLogs": [
                 {

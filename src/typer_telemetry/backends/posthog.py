@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from datetime import datetime, time, timedelta, timezone
 
 from .._schema import validate_envelope, validate_rollup_record
-from .._version import __version__
 from . import _http
 from .base import Batch
 
@@ -64,6 +63,16 @@ def end_of_day(day: str) -> str:
     return (midnight + timedelta(days=1, milliseconds=-1)).isoformat()
 
 
+def _now_to_the_second() -> str:
+    """This machine's clock, to the whole second: PostHog's `sent_at` and a deletion's time.
+
+    PostHog corrects event times by the gap between `sent_at` and its own
+    clock; finer than a second would only tell it more about this machine's
+    clock, which nothing needs.
+    """
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
 class PostHogBackend:
     """Deliver each completed day as one PostHog batch capture request."""
 
@@ -102,7 +111,7 @@ class PostHogBackend:
                     "uuid": event_uuid(batch.idempotency_key, index),
                 }
             )
-        self._post(events, library_version, timeout=timeout)
+        self._post(events, timeout=timeout)
 
     def request_deletion(self, install_id: str, *, timeout: float) -> None:
         """Record a deletion request under the old install id, or raise DeliveryError.
@@ -115,23 +124,18 @@ class PostHogBackend:
             "event": DELETION_EVENT,
             "distinct_id": install_id,
             "properties": {**_PRIVACY_PROPERTIES, "$lib": LIBRARY_NAME},
-            "timestamp": datetime.now(timezone.utc).isoformat(),
+            "timestamp": _now_to_the_second(),
             "uuid": str(uuid.uuid5(_EVENT_UUID_NAMESPACE, f"deletion/{install_id}")),
         }
-        self._post([event], __version__, timeout=timeout)
+        self._post([event], timeout=timeout)
 
-    def _post(
-        self, events: list[dict[str, object]], library_version: str, *, timeout: float
-    ) -> None:
+    def _post(self, events: list[dict[str, object]], *, timeout: float) -> None:
         body: Mapping[str, object] = {
             "batch": events,
             "historical_migration": False,
-            "sent_at": datetime.now(timezone.utc).isoformat(),
+            "sent_at": _now_to_the_second(),
             "api_key": self.api_key,
         }
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": f"{LIBRARY_NAME}/{library_version}",
-        }
+        headers = {"Content-Type": "application/json"}
         content = _http.gzip_if_large(json.dumps(body).encode("utf-8"), headers)
         _http.post(self.batch_url, content, headers, timeout=timeout)
