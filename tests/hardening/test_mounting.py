@@ -99,6 +99,13 @@ def test_typers_own_cli_is_instrumented_and_records_a_script_it_runs(
     pending = Telemetry("typer-cli-tool", version="1.0").status()["pending"]
     assert sum(record["count"] for record in pending) == 2
     assert {record["outcome"] for record in pending} == {"success"}
+    # The `run` group is built lazily while parsing: recorded as Click resolved it,
+    # the script path (an argument) never.
+    assert {(record["command"], tuple(record["flags"])) for record in pending} == {
+        ("run hello", ("--name",)),
+        ("run bye", ()),
+    }
+    assert "mymain" not in json.dumps(pending)
     reliability.record(
         area="Hook",
         fault=(
@@ -107,7 +114,8 @@ def test_typers_own_cli_is_instrumented_and_records_a_script_it_runs(
         ),
         cases=2,
         outcome=(
-            "invocations recorded, output unchanged; the notice names the environment "
+            "invocations recorded under the path Click resolved (`run hello`, `--name`), output "
+            "unchanged; the notice names the environment "
             "variable only, as no telemetry command is mounted"
         ),
     )
