@@ -1,4 +1,4 @@
-"""The consent table of SPEC.md, row by row: first as a pure function, then on a real tool."""
+"""The consent table of TELEMETRY.md, row by row: first as a pure function, then on a real tool."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The outside tool with secrets everywhere, then its data through every back end.
 
-    python privacy_tool.py SPEC_JSON_FILE
+    python privacy_tool.py PLAN_JSON_FILE
 
-The spec holds `invocations` (command lines, each run as the process's own
+The plan holds `invocations` (command lines, each run as the process's own
 `sys.argv` through the outside tool's app), `now` (epoch seconds of the day
 they are recorded on), `receiver` (a base URL), `file_sink` (the FileBackend's
 file), `status_out` and `report_out` (where this writes `telemetry status
@@ -63,12 +63,12 @@ def deploy(
 
 
 def main() -> None:
-    spec = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
-    now = [float(spec["now"])]
+    plan = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    now = [float(plan["now"])]
     telemetry = outside_tool.telemetry
     telemetry.clock = lambda: now[0]
     program = sys.argv[0]
-    for arguments in spec["invocations"]:
+    for arguments in plan["invocations"]:
         sys.argv = [program, *arguments]
         with contextlib.suppress(SystemExit, Exception):
             outside_tool.app(prog_name="outside_tool.py")
@@ -81,20 +81,20 @@ def main() -> None:
         except SystemExit as exit_:
             if exit_.code not in (0, None):
                 raise
-    Path(spec["status_out"]).write_text(shown.getvalue(), encoding="utf-8")
+    Path(plan["status_out"]).write_text(shown.getvalue(), encoding="utf-8")
 
     now[0] += 86400  # the recorded day is complete
     reports = {}
     for name, backend in (
-        ("posthog", PostHogBackend("phc_privacy_test", host=spec["receiver"])),
-        ("otlp", OTLPBackend(spec["receiver"])),
-        ("file", FileBackend(spec["file_sink"])),
+        ("posthog", PostHogBackend("phc_privacy_test", host=plan["receiver"])),
+        ("otlp", OTLPBackend(plan["receiver"])),
+        ("file", FileBackend(plan["file_sink"])),
     ):
         reports[name] = send_pending(telemetry, backend, timeout=20, keep_data=True)
     reports["debug"] = telemetry.flush(timeout=20)
     del os.environ["OUTSIDE_TOOL_TELEMETRY_DEBUG"]
     reports["http"] = telemetry.flush(timeout=20)
-    Path(spec["report_out"]).write_text(
+    Path(plan["report_out"]).write_text(
         json.dumps({name: report._asdict() for name, report in reports.items()}), encoding="utf-8"
     )
 
