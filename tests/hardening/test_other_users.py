@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -476,15 +477,16 @@ def test_a_killed_writers_rollup_temporary_is_deleted_by_disable_and_reset(
     tool = make_tool(home)
     endpoint = {"OUTSIDE_TOOL_TELEMETRY_ENDPOINT": "http://127.0.0.1:9/v1"}
     assert tool.run("hello", "x").returncode == 0
-    assert tool.run("telemetry", "reset", env=endpoint).returncode == 0  # a deletion pending
-    assert tool.run("hello", "x").returncode == 0
     store = tool.store_dir
     temporary = killed_writer_temporary(store)
+    # A deletion request still to be made, and the receiver's last Retry-After.
+    (store / "deletions.json").write_text(json.dumps([str(uuid.uuid4())]))
     (store / "not-before.json").write_text('{"not_before": 1}')
-    kept = {"deletions.json", "not-before.json", "compact.lock", "send.lock"}
+    (store / "compact.lock").touch(mode=0o600)
+    kept = {"deletions.json", "not-before.json", "compact.lock"}
     assert kept <= {path.name for path in store.iterdir()}
 
-    result = tool.run("telemetry", command)
+    result = tool.run("telemetry", command, env=endpoint)
     assert result.returncode == 0, result.stderr
     assert not temporary.exists()
     left = {path.name for path in store.iterdir()}
