@@ -121,12 +121,25 @@ def _table(
     return blocks
 
 
-def _stacked(row: list[str]) -> list[str]:
-    """One record as a block, for screens too narrow for the table: nothing is cut."""
+def _stacked(row: list[str], width: int) -> list[str]:
+    """One record as a block, for screens too narrow for the table: nothing is cut.
+
+    Flags wrap between flags; a single value wider than the screen (a long
+    command path) stays whole on its line, for the terminal to wrap.
+    """
+    import textwrap
+
     command, outcome, error, flags, count, p50, p95 = row
     lines = [f"  {command}", f"    {outcome}" + ("" if error == "-" else f"  {error}")]
     if flags != "-":
-        lines.append(f"    flags: {flags}")
+        lines += textwrap.wrap(
+            f"flags: {flags}",
+            max(width, 24),
+            initial_indent="    ",
+            subsequent_indent="      ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
     lines.append(f"    count {count}, p50 {p50}, p95 {p95}")
     return lines
 
@@ -142,7 +155,7 @@ def _records_lines(records: list[dict[str, Any]], width: int, today: object) -> 
             day = record["day"]
             lines.append(f"{day}" + (" (today)" if day == today else "") + ":")
         if blocks is None:
-            lines += _stacked(rows[index])
+            lines += _stacked(rows[index], width)
         else:
             lines += ["  " + line for line in blocks[index + 1]]
     return lines
