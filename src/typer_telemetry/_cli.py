@@ -121,6 +121,13 @@ def _table(
     return blocks
 
 
+def _prose(text: str, width: int) -> list[str]:
+    """A sentence wrapped between words to `width`."""
+    import textwrap
+
+    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
+
+
 def _stacked(row: list[str], width: int) -> list[str]:
     """One record as a block, for screens too narrow for the table: nothing is cut.
 
@@ -130,7 +137,7 @@ def _stacked(row: list[str], width: int) -> list[str]:
     import textwrap
 
     command, outcome, error, flags, count, p50, p95 = row
-    lines = [f"  {command}", f"    {outcome}" + ("" if error == "-" else f"  {error}")]
+    lines = [f"  {command}", *_packed([outcome, *([] if error == "-" else [error])], width)]
     if flags != "-":
         lines += textwrap.wrap(
             f"flags: {flags}",
@@ -140,7 +147,18 @@ def _stacked(row: list[str], width: int) -> list[str]:
             break_long_words=False,
             break_on_hyphens=False,
         )
-    lines.append(f"    count {count}, p50 {p50}, p95 {p95}")
+    lines += _packed([f"count {count}", f"p50 {p50}", f"p95 {p95}"], width)
+    return lines
+
+
+def _packed(parts: list[str], width: int, indent: str = "    ") -> list[str]:
+    """Parts on as few indented lines as fit in `width`, never split within a part."""
+    lines = [indent + parts[0]]
+    for part in parts[1:]:
+        if len(lines[-1]) + 2 + len(part) <= width:
+            lines[-1] += f"  {part}"
+        else:
+            lines.append(indent + part)
     return lines
 
 
@@ -168,7 +186,7 @@ def _pending_lines(telemetry: Telemetry, status: dict[str, Any], width: int) -> 
     lines = []
     today = status.get("today")
     if any(record["day"] == today for record in pending):
-        lines.append(f"Records of today ({today}) are sent once the day is over (UTC).")
+        lines += _prose(f"Records of today ({today}) are sent once the day is over (UTC).", width)
     if len(pending) <= MAX_LISTED_RECORDS:
         return lines + _records_lines(pending, width, today)
     totals: dict[str, list[int]] = {}
@@ -195,11 +213,11 @@ def _pending_lines(telemetry: Telemetry, status: dict[str, Any], width: int) -> 
     busiest = sorted(
         sorted(range(len(pending)), key=lambda index: -pending[index]["count"])[:MAX_LISTED_RECORDS]
     )
-    lines += ["", f"The {len(busiest)} records with the most invocations:"]
+    lines += ["", *_prose(f"The {len(busiest)} records with the most invocations:", width)]
     lines += _records_lines([pending[index] for index in busiest], width, today)
-    lines.append(
-        f"... and {len(pending) - len(busiest)} more records: `{json_command}` lists them all."
-    )
+    more = len(pending) - len(busiest)
+    lines += _prose(f"... and {more} more records; all of them, exactly as sent:", width)
+    lines.append(f"  {json_command}")
     return lines
 
 

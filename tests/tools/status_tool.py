@@ -8,6 +8,7 @@ STATUS_BACKEND chooses what the author passed to Telemetry:
     custom           backend=an object of the tool's own class, KeepItLocal
     endpoint:<url>   endpoint=<url>, no back end
     (unset)          neither
+TOOL_NOW=<epoch seconds> pins the clock that decides the UTC day.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ def author_settings() -> dict[str, Any]:
 
 
 telemetry = Telemetry("status-tool", version="3.1.4", **author_settings())
+if os.environ.get("TOOL_NOW"):
+    telemetry.clock = lambda: float(os.environ["TOOL_NOW"])
 telemetry.instrument(app)
 
 
