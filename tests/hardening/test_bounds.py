@@ -1,0 +1,189 @@
+"""A store at its documented limits: folding and `telemetry status` stay linear and bounded.
+
+The limits (TELEMETRY.md): 30 days kept, 256 distinct records per day. At
+them, folding once read, checked and rewrote every record, and counting a
+day's keys scanned them all for every new key: a fold took seconds inside a
+short run, and `status` 25 s and a megabyte of text. Here the work is counted
+(records parsed, lines printed), not timed: the timings are in the bench
+("Store at the limits", docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Tool, tool_script
+from tests.hardening.conftest import cases
+from typer_telemetry import _store
+from typer_telemetry._journal import Observation
+from typer_telemetry._store import MAX_KEYS_PER_DAY, MAX_PENDING_DAYS, Rollup, RollupStore
+
+NOON = datetime.datetime(2026, 3, 10, 12, tzinfo=datetime.timezone.utc)
+TODAY = NOON.date().isoformat()
+DAYS = [
+    (NOON.date() - datetime.timedelta(days=back)).isoformat() for back in range(MAX_PENDING_DAYS)
+]
+
+
+def full_day(day: str, rng: random.Random) -> list[dict[str, object]]:
+    """MAX_KEYS_PER_DAY distinct observations of one day (as a journal would hold them)."""
+    return [
+        {
+            "day": day,
+            "command": f"group{index // 16} command{index % 16}",
+            "outcome": "success" if index % 3 else "usage_error",
+            "error_class": "" if index % 3 else "FileNotFoundError",
+            "flags": sorted({"--verbose", f"--option-{index % 7}"}),
+            "duration_ms": rng.lognormvariate(4.5, 1.2),
+        }
+        for index in range(MAX_KEYS_PER_DAY)
+    ]
+
+
+def write_full_store(directory: Path) -> Rollup:
+    """A rollup at the limits, written by the store's own writer: 30 days x 256 records."""
+    rng = random.Random(30)
+    rollup = Rollup(merged_through=1)
+    for day in DAYS:
+        for values in full_day(day, rng):
+            rollup.add_observation(values)
+    directory.mkdir(parents=True, exist_ok=True)
+    RollupStore(directory, lambda message: None)._write_rollup(rollup)
+    return rollup
+
+
+def counts(records: list[dict[str, object]]) -> dict[tuple[object, ...], int]:
+    return {
+        (record["day"], record["command"], record["outcome"], tuple(record["flags"])): int(  # type: ignore[arg-type]
+            record["count"]  # type: ignore[call-overload]
+        )
+        for record in records
+    }
+
+
+class CountingChecks:
+    """How many rollup records folding parsed and checked (the schema's check, counted)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        check = _store.validate_rollup_record
+
+        def counted(values: dict[str, object]) -> dict[str, object]:
+            self.calls += 1
+            return check(values)
+
+        monkeypatch.setattr(_store, "validate_rollup_record", counted)
+
+
+def test_a_fold_into_a_full_store_parses_only_the_days_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reliability: object
+) -> None:
+    store = RollupStore(tmp_path / "store", lambda message: None)
+    before = counts(write_full_store(store.directory).records())
+    rng = random.Random(7)
+    rounds = cases(3, 20)
+    expected = dict(before)
+    checks = CountingChecks(monkeypatch)
+    for _ in range(rounds):
+        # One journal's worth of invocations: known keys of today, and one new
+        # key per round, which the full day counts as dropped.
+        for values in [
+            *rng.sample(full_day(TODAY, rng), 40),
+            {**full_day(TODAY, rng)[0], "command": "new"},
+        ]:
+            store.append(Observation(**values), today=TODAY)  # type: ignore[arg-type]
+            key = (values["day"], values["command"], values["outcome"], tuple(values["flags"]))  # type: ignore[arg-type]
+            if key in expected:
+                expected[key] += 1
+        checks.calls = 0
+        assert store.compact(today=TODAY)
+        # Only today's records were parsed and checked, not the other 29 days'.
+        assert checks.calls <= MAX_KEYS_PER_DAY, checks.calls
+    monkeypatch.undo()
+    after = store.pending_rollup(today=TODAY)
+    assert counts(after.records()) == expected  # every count exact, nothing counted twice
+    assert after.dropped == {TODAY: rounds}  # the day was full: new keys counted as dropped
+    reliability.record(  # type: ignore[attr-defined]
+        area="Bounds",
+        fault=f"folding into a store at its limits ({MAX_PENDING_DAYS} days x "
+        f"{MAX_KEYS_PER_DAY} records)",
+        cases=rounds,
+        outcome="each fold parses and checks only the days its journal touches "
+        f"(at most {MAX_KEYS_PER_DAY} records, not {len(before)}); every count exact; "
+        "keys past the day's limit counted as dropped",
+        lost="keys past the per-day limit (counted, as documented)",
+    )
+
+
+def test_a_store_in_the_older_one_line_layout_folds_and_reads_the_same(tmp_path: Path) -> None:
+    store = RollupStore(tmp_path / "store", lambda message: None)
+    rollup = write_full_store(store.directory)
+    document = {
+        "format": _store.ROLLUP_FORMAT,
+        "version": _store.ROLLUP_VERSION,
+        "merged_through": 1,
+        "records": rollup.records(),
+        "dropped": {DAYS[3]: 2},
+    }
+    store.rollup_path.write_bytes(json.dumps(document).encode())  # one line, as written before
+    values = full_day(TODAY, random.Random(1))[5]
+    store.append(Observation(**values), today=TODAY)  # type: ignore[arg-type]
+    assert store.compact(today=TODAY)
+    after = store.pending_rollup(today=TODAY)
+    expected = counts(rollup.records())
+    key = (values["day"], values["command"], values["outcome"], tuple(values["flags"]))  # type: ignore[arg-type]
+    expected[key] += 1
+    assert counts(after.records()) == expected
+    assert after.dropped == {DAYS[3]: 2}
+    assert after.merged_through > 1
+
+
+def test_a_fold_drops_expired_days_of_a_store_it_does_not_parse(tmp_path: Path) -> None:
+    store = RollupStore(tmp_path / "store", lambda message: None)
+    rollup = write_full_store(store.directory)
+    later = (NOON.date() + datetime.timedelta(days=5)).isoformat()
+    values = {**full_day(later, random.Random(2))[0]}
+    store.append(Observation(**values), today=later)  # type: ignore[arg-type]
+    assert store.compact(today=later)
+    kept_days = {str(record["day"]) for record in store.pending(today=later)}
+    oldest = (NOON.date() + datetime.timedelta(days=5 - MAX_PENDING_DAYS)).isoformat()
+    assert kept_days == {day for day in DAYS if day >= oldest} | {later}
+    assert len(rollup.records()) > len(store.pending(today=later))
+
+
+def test_status_on_a_full_store_answers_with_a_bounded_summary(
+    home: Path, reliability: object
+) -> None:
+    tool = Tool(tool_script("status_tool"), home, env={"TOOL_NOW": str(NOON.timestamp())})
+    write_full_store(tool.store_dir)
+    total = MAX_PENDING_DAYS * MAX_KEYS_PER_DAY
+    for columns in ("200", "80", "40"):
+        result = tool.run("telemetry", "status", env={"COLUMNS": columns}, timeout=60)
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        # Totals per day and the 20 busiest records, not 7,680 rows.
+        assert len(lines) < 200, len(lines)
+        assert f"{total} records" in result.stdout
+        assert f"... and {total - 20} more records" in result.stdout
+        assert "status-tool telemetry status --json" in result.stdout
+        for day in DAYS:
+            assert any(line.startswith(day) for line in lines), day
+    status = tool.status()
+    pending = status["pending"]
+    details = status["pending_details"]
+    assert isinstance(pending, list)
+    assert isinstance(details, list)
+    assert len(pending) == len(details) == total  # --json lists every record
+    reliability.record(  # type: ignore[attr-defined]
+        area="Bounds",
+        fault=f"`telemetry status` on a store at its limits ({total} records), "
+        "at 200, 80 and 40 columns and as --json",
+        cases=4,
+        outcome="text: totals per day and the 20 busiest records (under 200 lines), "
+        "pointing to --json; --json lists all records with their estimates",
+    )
