@@ -187,3 +187,43 @@ def test_status_on_a_full_store_answers_with_a_bounded_summary(
         outcome="text: totals per day and the 20 busiest records (under 200 lines), "
         "pointing to --json; --json lists all records with their estimates",
     )
+
+
+class ScanCountingDict(dict):  # type: ignore[type-arg]
+    """The rollup's aggregates, counting every scan over all of its keys."""
+
+    scans = 0
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        ScanCountingDict.scans += 1
+        return super().__iter__()
+
+
+def test_adding_a_record_never_scans_the_other_keys(reliability: object) -> None:
+    rollup = Rollup()
+    rollup.aggregates = ScanCountingDict()
+    rng = random.Random(3)
+    for day in DAYS:
+        for values in full_day(day, rng):
+            rollup.add_observation(values)
+        rollup.add_observation({**full_day(day, rng)[0], "command": "one-too-many"})
+    assert ScanCountingDict.scans == 0  # the per-day limit is checked without a scan
+    assert len(rollup.aggregates) == len(DAYS) * MAX_KEYS_PER_DAY
+    assert rollup.dropped == dict.fromkeys(DAYS, 1)
+    # Keys freed by a send or by pruning are free again for their day.
+    first = rollup.records()[0]
+    rollup.subtract(first)
+    rollup.add_observation({**full_day(str(first["day"]), rng)[0], "command": "fits-now"})
+    assert ("fits-now" in {key[1] for key in rollup.aggregates}) is True
+    rollup.prune((NOON.date() + datetime.timedelta(days=MAX_PENDING_DAYS)).isoformat())
+    rollup.add_observation({**full_day(DAYS[1], rng)[0], "command": "fits-too"})  # pruned day
+    assert "fits-too" in {key[1] for key in rollup.aggregates}
+    reliability.record(  # type: ignore[attr-defined]
+        area="Bounds",
+        fault=f"adding records to a rollup at its limits ({len(DAYS)} days x "
+        f"{MAX_KEYS_PER_DAY} keys, one more key per day)",
+        cases=len(DAYS),
+        outcome="the per-day limit is checked from a per-day count (no scan of the keys); "
+        "the key past the limit is counted as dropped; keys freed by a send or pruning are reused",
+        lost="the keys past the per-day limit (counted, as documented)",
+    )
