@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from delivery import ExitDelays, Payload
 from instructions import InstructionCounts, TyperCounts
 from invocations import Audit, ImportProfile, PhaseBreakdown, ShortInvocations
-from recording import ConcurrentInvocations, StoreFigures, ThroughputFigures
+from recording import ConcurrentInvocations, StoreAtLimits, StoreFigures, ThroughputFigures
 
 from typer_telemetry._journal import COMPACT_AT_BYTES
 
@@ -51,6 +51,7 @@ class Results:
     concurrent: ConcurrentInvocations | None = None
     exit_delays: ExitDelays | None = None
     payloads: list[Payload] | None = None
+    limits: list[StoreAtLimits] | None = None
     failures: list[str] = field(default_factory=list)
 
 
@@ -647,6 +648,65 @@ def _payloads(payloads: Sequence[Payload], short: ShortInvocations | None) -> li
     return lines
 
 
+def limits_lines(stores: Sequence[StoreAtLimits]) -> list[str]:
+    """Section 7: folding and `telemetry status` on a store at its limits, beside a small one."""
+    lines = [
+        "## 7. A store at its limits",
+        "",
+        "The store keeps at most 30 days of at most 256 distinct records each",
+        "(TELEMETRY.md). The same tool with a small store and with a store at those",
+        "limits: *fold* is the fold a recorded run makes when its journal is full",
+        "(one journal's worth of invocations of today, timed in a worker process, on",
+        "a fresh copy of the store each round); the other columns are wall times of",
+        "real processes of the instrumented tool, medians of the rounds. A fold",
+        "parses and checks only the days its journal touches and copies the others",
+        "byte for byte; `status` reads the whole store once, checks every record,",
+        "and prints per-day totals and the 20 busiest records when more than 20",
+        "are pending (`--json` lists them all, one per line).",
+        "",
+    ]
+    lines += table(
+        [
+            "store",
+            "records",
+            "rollup.json",
+            "fold ms (median)",
+            "fold ms (slowest)",
+            "`status` ms",
+            "`status --json` ms",
+            "`--help` ms",
+            "`status` lines",
+            "`--json` size",
+        ],
+        [
+            [
+                figures.label,
+                f"{figures.records:,}",
+                size(figures.rollup_bytes),
+                ms(figures.fold_median_ms),
+                ms(figures.fold_max_ms),
+                f"{figures.status_ms:.0f}",
+                f"{figures.status_json_ms:.0f}",
+                f"{figures.help_ms:.0f}",
+                figures.status_lines,
+                size(figures.status_json_bytes),
+            ]
+            for figures in stores
+        ],
+    )
+    if len(stores) >= 2:
+        small, full = stores[0], stores[-1]
+        lines += [
+            "",
+            f"At the limits a fold adds {full.fold_median_ms - small.fold_median_ms:.1f} ms "
+            f"(median) to the run that makes it, and `status` answers in "
+            f"{full.status_ms:.0f} ms ({full.status_ms - full.help_ms:.0f} ms more than the "
+            f"tool's `--help`).",
+        ]
+    lines.append("")
+    return lines
+
+
 def _what_it_took() -> list[str]:
     """How the hot path was brought within budget: kept by hand, not measured by this run."""
     return [
@@ -742,6 +802,8 @@ def render(info: RunInfo, results: Results, budgets: Sequence[Budget]) -> str:
         lines += _exit_delays(results.exit_delays)
     if results.payloads:
         lines += _payloads(results.payloads, results.short)
+    if results.limits:
+        lines += limits_lines(results.limits)
     if results.failures:
         lines += ["## Sections that failed in this run", ""]
         lines += [f"- {failure}" for failure in results.failures]

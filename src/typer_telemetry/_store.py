@@ -272,43 +272,70 @@ def _rollup_from(data: bytes) -> Rollup:
     return rollup
 
 
-def _split_rollup(data: bytes) -> tuple[bytes, dict[str, list[bytes]]] | None:
-    """The header and the record lines by day of a rollup file as `_write_rollup` lays it out.
+def _split_rollup(data: bytes) -> tuple[bytes, dict[str, bytes]] | None:
+    """The header and each day's record lines of a rollup file as `_write_rollup` lays it out.
 
     That layout is one JSON document: a first line with every field but the
-    records, then one record per line (sorted by day, then key), then `]}`.
-    None for anything else (an older layout, an edited file): it is parsed
-    whole. The header returned ends with the opening of the records list.
+    records, one record per line sorted by day (then key), and `]}` on the
+    last line. A day's lines come back as one piece (joined by ",\\n", as
+    written). Where a day ends is found by bisection, and its lines are
+    checked by counting, not one by one, so that a fold can copy the days it
+    does not change at little cost. None for anything else (an older
+    layout, an edited file): it is then parsed whole.
     """
-    lines = data.split(b"\n")
+    newline = data.find(b"\n")
+    header = data[:newline]
     if (
-        len(lines) < 2
-        or lines[-1] != b"]}"
-        or not lines[0].startswith(_HEADER_START)
-        or not lines[0].endswith(_HEADER_END)
+        newline < 0
+        or not header.startswith(_HEADER_START)
+        or not header.endswith(_HEADER_END)
+        or not data.endswith(b"\n]}")
     ):
         return None
-    by_day: dict[str, list[bytes]] = {}
-    groups: dict[bytes, list[bytes]] = {}  # by the day's bytes: each day is checked once
-    last = len(lines) - 2
-    for index in range(1, last + 1):
-        line = lines[index]
-        if index < last:
-            if not line.endswith(b"},"):
-                return None
-            line = line[:-1]
-        elif not line.endswith(b"}"):
+    last_newline = len(data) - 3
+    by_day: dict[str, bytes] = {}
+    position = newline
+    previous = ""
+    while position < last_newline:
+        if data[position + 1 : position + 9] != _RECORD_START:
             return None
-        if not line.startswith(_RECORD_START) or line[18:20] != b'",':
+        marker = data[position : position + 21]  # \n{"day":"YYYY-MM-DD",
+        day = marker[9:19].decode("ascii", "replace")
+        if marker[19:21] != b'",' or not is_day(day) or day <= previous:
             return None
-        group = groups.get(line[8:18])
-        if group is None:
-            day = line[8:18].decode("ascii", "replace")
-            if not is_day(day):
-                return None
-            group = groups[line[8:18]] = by_day[day] = []
-        group.append(line)
-    return lines[0], by_day
+        end = _end_of_day(data, position, last_newline, marker)
+        # Every line of the piece is one of this day's; each ends with "},",
+        # but the file's last line, with "}".
+        newlines = data.count(b"\n", position, end)
+        if (
+            data.count(marker, position, end) != newlines
+            or data.count(b"},\n", position, end) != newlines - 1
+            or data[end - 1 : end] != (b"}" if end == last_newline else b",")
+        ):
+            return None
+        by_day[day] = data[position + 1 : end if end == last_newline else end - 1]
+        previous = day
+        position = end
+    return header, by_day
+
+
+def _end_of_day(data: bytes, low: int, high: int, marker: bytes) -> int:
+    """The newline after the last line starting with `marker`, from the line after `low` on.
+
+    Lines are sorted by day: the lines of one day run from `low` to the
+    first line of another, found by halving the bytes between.
+    """
+    width = len(marker)
+    while True:
+        middle = data.find(b"\n", max((low + high) // 2, low + 1), high)
+        if middle == -1:
+            middle = data.rfind(b"\n", low + 1, high)
+            if middle == -1:
+                return high
+        if data[middle : middle + width] == marker:
+            low = middle
+        else:
+            high = middle
 
 
 def _parse_journal_line(line: bytes) -> dict[str, object] | str | None:
@@ -423,7 +450,7 @@ class RollupStore:
 
     def _fold_locked(
         self, today: str, sent: Sequence[dict[str, object]] = (), *, whole: bool = False
-    ) -> tuple[Rollup, dict[str, list[bytes]]]:
+    ) -> tuple[Rollup, dict[str, bytes]]:
         """Fold unfolded segments, drop expired days, take out `sent` records; write if changed.
 
         Returns the rollup and the record lines of the days left unparsed
@@ -500,14 +527,14 @@ class RollupStore:
         return rollup, kept
 
     def _parse_kept_days(
-        self, rollup: Rollup, kept: dict[str, list[bytes]], days: Iterable[str]
+        self, rollup: Rollup, kept: dict[str, bytes], days: Iterable[str]
     ) -> Rollup:
         """Move `days` from `kept` into `rollup`, checked; an unusable record sets the file aside."""
         import json
 
         try:
             for day in sorted(set(days) & set(kept)):
-                for record in json.loads(b"[" + b",".join(kept.pop(day)) + b"]"):
+                for record in json.loads(b"[" + kept.pop(day) + b"]"):
                     rollup.add_record(validate_rollup_record(record))
         except _UNUSABLE as error:
             kept.clear()
@@ -564,7 +591,7 @@ class RollupStore:
             return data
         return self._parse_rollup(data, set_aside_if_bad)
 
-    def _load_for_folding(self, *, whole: bool) -> tuple[Rollup, dict[str, list[bytes]]]:
+    def _load_for_folding(self, *, whole: bool) -> tuple[Rollup, dict[str, bytes]]:
         """The rollup to fold into, and the lines of the days not parsed (none if `whole`)."""
         data = self._read_rollup(set_aside_if_bad=True)
         if isinstance(data, Rollup):
@@ -597,8 +624,8 @@ class RollupStore:
                 self._debug(f"cannot set it aside: {error}")
         return Rollup()
 
-    def _write_rollup(self, rollup: Rollup, kept: dict[str, list[bytes]] | None = None) -> None:
-        """Write the rollup, with the unparsed days' lines in `kept`, in the layout of `_split_rollup`."""
+    def _write_rollup(self, rollup: Rollup, kept: dict[str, bytes] | None = None) -> None:
+        """Write the rollup, and the unparsed days' lines in `kept`, as `_split_rollup` reads it."""
         import json
 
         header: dict[str, object] = {
@@ -610,14 +637,14 @@ class RollupStore:
         if rollup.in_flight is not None:
             day, key, records = rollup.in_flight
             header["in_flight"] = {"day": day, "idempotency_key": key, "records": records}
-        by_day: dict[str, list[bytes]] = dict(kept or {})
         encode = json.JSONEncoder(separators=(",", ":")).encode
+        by_day: dict[str, list[bytes]] = {day: [lines] for day, lines in (kept or {}).items()}
         for record in rollup.records():
             by_day.setdefault(str(record["day"]), []).append(encode(record).encode("utf-8"))
         lines = [line for day in sorted(by_day) for line in by_day[day]]
-        head = encode(header).encode("utf-8")[:-1] + b',"records":[\n'
-        body = b",\n".join(lines) + b"\n" if lines else b""
-        write_private_file(self.rollup_path, head + body + b"]}")
+        head = encode(header).encode("utf-8")[:-1] + b',"records":['
+        body = b"\n" + b",\n".join(lines) if lines else b""
+        write_private_file(self.rollup_path, head + body + b"\n]}")
 
     # -- reading and deleting -----------------------------------------------
 
