@@ -291,9 +291,13 @@ class StoreAtLimits:
     rollup_bytes: int
     fold_median_ms: float
     fold_max_ms: float
+    fold_cpu_ms: float
     status_ms: float
     status_json_ms: float
     help_ms: float
+    status_cpu_ms: float
+    status_json_cpu_ms: float
+    help_cpu_ms: float
     status_lines: int
     status_json_bytes: int
 
@@ -340,6 +344,7 @@ def measure_store_at_limits(
     )
     command = tool_command("instrumented.py")
     walls: dict[str, list[float]] = {"status": [], "json": [], "help": []}
+    cpus: dict[str, list[float]] = {"status": [], "json": [], "help": []}
     for _ in range(rounds):
         for key, arguments in (
             ("status", ["telemetry", "status"]),
@@ -350,6 +355,7 @@ def measure_store_at_limits(
             if timed.exit_code != 0:
                 raise RuntimeError(f"{' '.join(arguments)} exited with {timed.exit_code}")
             walls[key].append(timed.wall_ms)
+            cpus[key].append(timed.cpu_ms)
     text = run_checked([*command, "telemetry", "status"], environment).stdout
     as_json = run_checked([*command, "telemetry", "status", "--json"], environment).stdout
     return StoreAtLimits(
@@ -358,9 +364,13 @@ def measure_store_at_limits(
         rollup_bytes=(directory / "rollup.json").stat().st_size,
         fold_median_ms=fold["median_ms"],
         fold_max_ms=fold["max_ms"],
+        fold_cpu_ms=fold["cpu_median_ms"],
         status_ms=median(walls["status"]),
         status_json_ms=median(walls["json"]),
         help_ms=median(walls["help"]),
+        status_cpu_ms=median(cpus["status"]),
+        status_json_cpu_ms=median(cpus["json"]),
+        help_cpu_ms=median(cpus["help"]),
         status_lines=len(text.splitlines()),
         status_json_bytes=len(as_json.encode()),
     )

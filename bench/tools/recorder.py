@@ -145,6 +145,7 @@ def time_fold(directory: Path, day: str, rounds: int) -> None:
     from typer_telemetry._journal import COMPACT_AT_BYTES, JOURNAL_NAME
 
     durations_ms = []
+    cpu_ms = []
     records = 0
     with tempfile.TemporaryDirectory(prefix="fold-") as scratch:
         for round_number in range(rounds):
@@ -158,8 +159,10 @@ def time_fold(directory: Path, day: str, rounds: int) -> None:
                     break
                 store.append(observation, today=day)
             started = time.perf_counter_ns()
+            cpu_started = time.process_time_ns()
             store.compact(today=day)
             durations_ms.append((time.perf_counter_ns() - started) / 1e6)
+            cpu_ms.append((time.process_time_ns() - cpu_started) / 1e6)
             records = len(store.pending(today=day))
             shutil.rmtree(copy)
     print(
@@ -168,6 +171,7 @@ def time_fold(directory: Path, day: str, rounds: int) -> None:
                 "rounds": rounds,
                 "median_ms": statistics.median(durations_ms),
                 "max_ms": max(durations_ms),
+                "cpu_median_ms": statistics.median(cpu_ms),
                 "records": records,
             }
         )
