@@ -99,18 +99,6 @@ def estimate(buckets: list[int], fraction: float) -> dict[str, int | None] | Non
     return None if index is None else bucket_bounds(index)
 
 
-def sendable(day: str, today: str) -> bool:
-    """Whether a record of `day` goes out with the next send: completed days only.
-
-    Today's records wait for the day to end; with an unusable clock (see
-    `Rollup.prune`) nothing is sent, and a day after today (the clock went
-    back) waits for the clock to pass it.
-    """
-    from ._checks import is_day
-
-    return is_day(today) and day < today
-
-
 def status_report(telemetry: Telemetry) -> dict[str, Any]:
     """Everything `telemetry status --json` shows (see docs/configuration.md)."""
     from ._config import read_config
@@ -125,7 +113,13 @@ def status_report(telemetry: Telemetry) -> dict[str, Any]:
     except OSError as error:
         telemetry.debug(f"cannot read pending data: {error}")
         pending, dropped = [], {}
-    details = [_details(record, today) for record in pending]
+    from ._checks import is_day
+
+    # Only completed days go out with the next send: days before today (a day
+    # after it, recorded under a clock set ahead, waits); with an unusable
+    # clock, none (nothing is pruned or sent until the clock is right).
+    completed_before = today if is_day(today) else ""
+    details = [_details(record, completed_before) for record in pending]
     return {
         "tool": telemetry.name,
         "tool_version": telemetry.version,
@@ -150,12 +144,15 @@ def status_report(telemetry: Telemetry) -> dict[str, Any]:
     }
 
 
-def _details(record: dict[str, object], today: str) -> dict[str, object]:
-    """What `pending_details` says of one pending record (aligned with `pending`)."""
+def _details(record: dict[str, object], completed_before: str) -> dict[str, object]:
+    """What `pending_details` says of one pending record (aligned with `pending`).
+
+    `completed_before` is today, or "" when the clock is unusable (no day is before it).
+    """
     buckets = record["duration_ms_buckets"]
     assert isinstance(buckets, list)
     return {
-        "sendable": sendable(str(record["day"]), today),
+        "sendable": str(record["day"]) < completed_before,
         "p50_ms": estimate(buckets, 0.5),
         "p95_ms": estimate(buckets, 0.95),
     }
