@@ -663,6 +663,7 @@ def limits_lines(stores: Sequence[StoreAtLimits]) -> list[str]:
         "byte for byte; `status` reads the whole store once, checks every record,",
         "and prints per-day totals and the 20 busiest records when more than 20",
         "are pending (`--json` lists them all, one per line).",
+        "`python bench/run.py --only-limits` runs this section alone and prints it.",
         "",
     ]
     lines += table(
