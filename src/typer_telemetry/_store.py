@@ -55,9 +55,18 @@ ROLLUP_FORMAT = "typer-telemetry-rollup"
 ROLLUP_VERSION = 1
 
 # Limits, documented in TELEMETRY.md and docs/design.md.
-MAX_ROLLUP_BYTES = 4 * 1024 * 1024
 MAX_PENDING_DAYS = 30
 MAX_KEYS_PER_DAY = 256
+# The largest rollup record the schema allows, as written: 8 command names
+# and 32 flags of the longest names, counts near MAX_COUNT (about 3.4 KB; a
+# test checks it).
+MAX_RECORD_BYTES = 3_500
+# A rollup at the limits must always be readable back: refused as too large,
+# it would be set aside whole. Days are kept from 30 before today to 30 after
+# it (see `Rollup.prune`), each with at most MAX_KEYS_PER_DAY records, plus a
+# day's batch noted in flight. About 55 MB at worst; a realistic full store
+# (30 days of 256 records of short names) is about 2 MB.
+MAX_ROLLUP_BYTES = (2 * MAX_PENDING_DAYS + 2) * MAX_KEYS_PER_DAY * MAX_RECORD_BYTES
 SEGMENT_LOCK_TIMEOUT_SECONDS = 0.5
 LOCK_WAIT_SECONDS = 2.0
 MAX_SEGMENT_NUMBER = 10**18 - 1  # segment names hold at most 18 digits

@@ -227,3 +227,52 @@ def test_adding_a_record_never_scans_the_other_keys(reliability: object) -> None
         "the key past the limit is counted as dropped; keys freed by a send or pruning are reused",
         lost="the keys past the per-day limit (counted, as documented)",
     )
+
+
+def test_the_largest_record_the_schema_allows_fits_the_size_the_store_allows_for() -> None:
+    from typer_telemetry._checks import MAX_COUNT, MAX_FLAGS
+    from typer_telemetry._schema import DURATION_BUCKET_COUNT, validate_rollup_record
+
+    share = MAX_COUNT // DURATION_BUCKET_COUNT
+    record = validate_rollup_record(
+        {
+            "day": "2026-03-10",
+            "command": " ".join(f"{index}" + "c" * 63 for index in range(8)),
+            "outcome": "usage_error",
+            "error_class": "E" * 100,
+            "flags": [f"--{index:02d}" + "f" * 61 for index in range(MAX_FLAGS)],
+            "count": share * DURATION_BUCKET_COUNT,
+            "duration_ms_sum": 5.447554109267351e24,  # longest reprs under the limit
+            "duration_ms_min": 1.2345678901234567e20,
+            "duration_ms_max": 5.447554109267351e24,
+            "duration_ms_buckets": [share] * DURATION_BUCKET_COUNT,
+        }
+    )
+    written = json.dumps(record, separators=(",", ":")).encode()
+    assert len(written) <= _store.MAX_RECORD_BYTES, len(written)
+    assert len(written) > _store.MAX_RECORD_BYTES * 0.9  # the bound is tight, not a guess
+
+
+def test_a_full_store_of_long_names_is_read_back_whole(tmp_path: Path, reliability: object) -> None:
+    """Longer names than a toy tool's: the full store passes the old 4 MiB read limit."""
+    store = RollupStore(tmp_path / "store", lambda message: None)
+    rng = random.Random(5)
+    rollup = Rollup(merged_through=1)
+    flags = sorted(f"--a-rather-long-option-name-number-{index}" for index in range(8))
+    for day in DAYS:
+        for values in full_day(day, rng):
+            command = f"{values['command']} with-a-long-subcommand-name"
+            rollup.add_observation({**values, "command": command, "flags": flags})
+    store.directory.mkdir(parents=True)
+    store._write_rollup(rollup)
+    size = store.rollup_path.stat().st_size
+    assert size > 4 * 1024 * 1024  # what the store once refused to read, and set aside
+    assert len(store.pending(today=TODAY)) == len(DAYS) * MAX_KEYS_PER_DAY
+    assert not list(store.directory.glob("rollup.json.unusable-*"))
+    reliability.record(  # type: ignore[attr-defined]
+        area="Bounds",
+        fault=f"a store at its limits with long command and flag names ({size // 2**20} MiB)",
+        cases=1,
+        outcome="read back whole: the read limit is derived from the limits and the largest "
+        "record the schema allows (about 55 MB), so no store within the limits is set aside",
+    )
