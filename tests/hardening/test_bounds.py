@@ -276,3 +276,48 @@ def test_a_full_store_of_long_names_is_read_back_whole(tmp_path: Path, reliabili
         outcome="read back whole: the read limit is derived from the limits and the largest "
         "record the schema allows (about 55 MB), so no store within the limits is set aside",
     )
+
+
+def test_a_fold_keeps_the_batch_noted_in_flight_and_the_drops(tmp_path: Path) -> None:
+    store = RollupStore(tmp_path / "store", lambda message: None)
+    write_full_store(store.directory)
+    yesterday = DAYS[1]
+    batch = [record for record in store.pending(today=TODAY) if record["day"] == yesterday]
+    assert store.note_in_flight(yesterday, "a" * 32, batch, today=TODAY)
+    values = {**full_day(TODAY, random.Random(4))[0], "command": "one-too-many"}
+    store.append(Observation(**values), today=TODAY)  # type: ignore[arg-type]
+    assert store.compact(today=TODAY)  # a fold that parses today only
+    assert store.in_flight() == (yesterday, "a" * 32, batch)
+    assert store.pending_rollup(today=TODAY).dropped == {TODAY: 1}
+
+
+def test_an_edited_record_in_a_day_no_fold_touches_is_caught_by_the_next_full_read(
+    tool: Tool, reliability: object
+) -> None:
+    """The store's own layout, one record of an old day made invalid by hand."""
+    write_full_store(tool.store_dir)
+    rollup = tool.store_dir / "rollup.json"
+    lines = rollup.read_bytes().split(b"\n")
+    lines[1] = lines[1].replace(b'"count":1,', b'"count":-1,')  # the oldest day's first record
+    rollup.write_bytes(b"\n".join(lines))
+    env = {"TOOL_NOW": str(NOON.timestamp())}
+    store = RollupStore(tool.store_dir, lambda message: None)
+    store.append(Observation(**full_day(TODAY, random.Random(6))[0]), today=TODAY)  # type: ignore[arg-type]
+    assert store.compact(today=TODAY)  # copies the old day unparsed
+    assert b'"count":-1,' in rollup.read_bytes()
+    result = tool.run("hello", "x", env=env)
+    assert (result.returncode, result.stdout) == (0, "Hello, x!\n")
+    status = tool.status(env)
+    assert status["pending"] == []  # nothing outside the schema is shown as pending
+    assert store.completed_days(today=TODAY) == (0, {})  # sending sets the file aside
+    assert list(tool.store_dir.glob("rollup.json.unusable-*"))
+    reliability.record(  # type: ignore[attr-defined]
+        area="Bounds",
+        fault="rollup.json in the store's own layout with an invalid record in a day "
+        "that folds do not parse",
+        cases=1,
+        outcome="folds copy that day unread; status shows nothing pending; the next send "
+        "reads the whole file, refuses it and sets it aside as rollup.json.unusable-*",
+        lost="the pending records of that file, and those folded into it until the send "
+        "(kept aside, as for any unusable rollup)",
+    )
