@@ -240,3 +240,11 @@ def test_status_json_is_one_json_document_with_a_record_per_line(home: Path) -> 
     report = json.loads(result.stdout)
     record_lines = [line for line in result.stdout.splitlines() if line.startswith('    {"day"')]
     assert [json.loads(line.rstrip(",")) for line in record_lines] == report["pending"]
+
+
+def test_status_text_prints_command_names_verbatim_never_as_emoji_or_markup(home: Path) -> None:
+    tool = status_tool(home)
+    plant(tool, [Observation(TODAY, "ship:rocket:now", "success", "", ("--tag",), 1.0)])
+    text = tool.run("telemetry", "status", env={"TOOL_NOW": str(NOON)}).stdout
+    assert "ship:rocket:now" in text
+    assert "\N{ROCKET}" not in text

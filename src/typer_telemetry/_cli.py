@@ -251,8 +251,9 @@ def _print_status(telemetry: Telemetry, status: dict[str, Any]) -> None:
 
     def say(text: str, *, markup: bool = False) -> None:
         # Never wrapped by rich: a path or an id stays whole on its line
-        # (a terminal narrower than it wraps it, without cutting anything).
-        console.print(text, markup=markup, soft_wrap=True)
+        # (a terminal narrower than it wraps it, without cutting anything); no
+        # emoji codes either: `:name:` may be part of a command path.
+        console.print(text, markup=markup, emoji=False, soft_wrap=True)
 
     state = "[bold green]on[/]" if status["enabled"] else "[bold red]off[/]"
     decision = Decision(status["enabled"], status["source"], status["reason"])
