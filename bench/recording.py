@@ -19,7 +19,9 @@ from harness import (
     ENDPOINT_VARIABLE,
     child_environment,
     discard,
+    median,
     run_checked,
+    run_timed,
     store_directory,
     tool_command,
 )
@@ -272,4 +274,103 @@ def measure_concurrent_invocations(
         counted_in_batches=in_batches,
         pending_after_send=len(store.pending(today=today)),
         second_send_days=len(reports[1]["days_sent"]),
+    )
+
+
+# -- a store at its limits ------------------------------------------------------------
+
+LIMITS_ROUNDS = 5
+
+
+@dataclass
+class StoreAtLimits:
+    """One store size: the fold a recorded run makes, and `telemetry status` as a real process."""
+
+    label: str
+    records: int
+    rollup_bytes: int
+    fold_median_ms: float
+    fold_max_ms: float
+    fold_cpu_ms: float
+    status_ms: float
+    status_json_ms: float
+    help_ms: float
+    status_cpu_ms: float
+    status_json_cpu_ms: float
+    help_cpu_ms: float
+    status_lines: int
+    status_json_bytes: int
+
+
+def write_store(directory: Path, days: Sequence[str], keys_per_day: int) -> int:
+    """A store of `keys_per_day` distinct records on each of `days`, written by the store itself."""
+    import random
+
+    from typer_telemetry._store import Rollup
+
+    durations = random.Random(len(days) * keys_per_day)
+    rollup = Rollup(merged_through=1)
+    for day in days:
+        for index in range(keys_per_day):
+            rollup.add_observation(
+                {
+                    "day": day,
+                    "command": f"group{index // 16} command{index % 16}",
+                    "outcome": "success" if index % 3 else "usage_error",
+                    "error_class": "" if index % 3 else "FileNotFoundError",
+                    "flags": sorted({"--verbose", f"--option-{index % 7}"}),
+                    "duration_ms": durations.lognormvariate(4.5, 1.2),
+                }
+            )
+    directory.mkdir(parents=True, exist_ok=True)
+    RollupStore(directory, discard)._write_rollup(rollup)
+    return len(rollup.aggregates)
+
+
+def measure_store_at_limits(
+    root: Path, days: Sequence[str], keys_per_day: int, label: str, rounds: int = LIMITS_ROUNDS
+) -> StoreAtLimits:
+    """Fold time (in a worker) and `status` / `status --json` wall time for one store."""
+    home = root / f"limits-{label}"
+    environment = child_environment(home)
+    directory = store_directory(home)
+    records = write_store(directory, days, keys_per_day)
+    today = max(days)
+    fold = json.loads(
+        run_checked(
+            tool_command("recorder.py", "time-fold", str(directory), today, str(rounds)),
+            environment,
+        ).stdout
+    )
+    command = tool_command("instrumented.py")
+    walls: dict[str, list[float]] = {"status": [], "json": [], "help": []}
+    cpus: dict[str, list[float]] = {"status": [], "json": [], "help": []}
+    for _ in range(rounds):
+        for key, arguments in (
+            ("status", ["telemetry", "status"]),
+            ("json", ["telemetry", "status", "--json"]),
+            ("help", ["--help"]),
+        ):
+            timed = run_timed([*command, *arguments], environment)
+            if timed.exit_code != 0:
+                raise RuntimeError(f"{' '.join(arguments)} exited with {timed.exit_code}")
+            walls[key].append(timed.wall_ms)
+            cpus[key].append(timed.cpu_ms)
+    text = run_checked([*command, "telemetry", "status"], environment).stdout
+    as_json = run_checked([*command, "telemetry", "status", "--json"], environment).stdout
+    return StoreAtLimits(
+        label=label,
+        records=records,
+        rollup_bytes=(directory / "rollup.json").stat().st_size,
+        fold_median_ms=fold["median_ms"],
+        fold_max_ms=fold["max_ms"],
+        fold_cpu_ms=fold["cpu_median_ms"],
+        status_ms=median(walls["status"]),
+        status_json_ms=median(walls["json"]),
+        help_ms=median(walls["help"]),
+        status_cpu_ms=median(cpus["status"]),
+        status_json_cpu_ms=median(cpus["json"]),
+        help_cpu_ms=median(cpus["help"]),
+        status_lines=len(text.splitlines()),
+        status_json_bytes=len(as_json.encode()),
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from delivery import ExitDelays, Payload
 from instructions import InstructionCounts, TyperCounts
 from invocations import Audit, ImportProfile, PhaseBreakdown, ShortInvocations
-from recording import ConcurrentInvocations, StoreFigures, ThroughputFigures
+from recording import ConcurrentInvocations, StoreAtLimits, StoreFigures, ThroughputFigures
 
 from typer_telemetry._journal import COMPACT_AT_BYTES
 
@@ -51,6 +51,7 @@ class Results:
     concurrent: ConcurrentInvocations | None = None
     exit_delays: ExitDelays | None = None
     payloads: list[Payload] | None = None
+    limits: list[StoreAtLimits] | None = None
     failures: list[str] = field(default_factory=list)
 
 
@@ -647,6 +648,82 @@ def _payloads(payloads: Sequence[Payload], short: ShortInvocations | None) -> li
     return lines
 
 
+def limits_lines(stores: Sequence[StoreAtLimits]) -> list[str]:
+    """Section 7: folding and `telemetry status` on a store at its limits, beside a small one."""
+    lines = [
+        "## 7. A store at its limits",
+        "",
+        "The store keeps at most 30 days of at most 256 distinct records each",
+        "(TELEMETRY.md). The same tool with a small store and with a store at those",
+        "limits: *fold* is the fold a recorded run makes when its journal is full",
+        "(one journal's worth of invocations of today, timed in a worker process, on",
+        "a fresh copy of the store each round); the other columns are wall times of",
+        "real processes of the instrumented tool, medians of the rounds. A fold",
+        "parses and checks only the days its journal touches and copies the others",
+        "byte for byte; `status` reads the whole store once, checks every record,",
+        "and prints per-day totals and the 20 busiest records when more than 20",
+        "are pending (`--json` lists them all, one per line).",
+        "`python bench/run.py --only-limits` runs this section alone and prints it.",
+        "",
+    ]
+    lines += table(
+        ["store", "records", "rollup.json", "fold ms", "fold ms (slowest)", "fold CPU ms"],
+        [
+            [
+                figures.label,
+                f"{figures.records:,}",
+                size(figures.rollup_bytes),
+                ms(figures.fold_median_ms),
+                ms(figures.fold_max_ms),
+                ms(figures.fold_cpu_ms),
+            ]
+            for figures in stores
+        ],
+    )
+    lines += [""]
+    lines += table(
+        [
+            "store",
+            "`status` ms",
+            "`status --json` ms",
+            "`--help` ms",
+            "`status` CPU ms",
+            "`--json` CPU ms",
+            "`--help` CPU ms",
+            "`status` lines",
+            "`--json` size",
+        ],
+        [
+            [
+                figures.label,
+                f"{figures.status_ms:.0f}",
+                f"{figures.status_json_ms:.0f}",
+                f"{figures.help_ms:.0f}",
+                f"{figures.status_cpu_ms:.0f}",
+                f"{figures.status_json_cpu_ms:.0f}",
+                f"{figures.help_cpu_ms:.0f}",
+                figures.status_lines,
+                size(figures.status_json_bytes),
+            ]
+            for figures in stores
+        ],
+    )
+    if len(stores) >= 2:
+        small, full = stores[0], stores[-1]
+        lines += [
+            "",
+            f"At the limits a fold takes {full.fold_median_ms - small.fold_median_ms:+.1f} ms "
+            f"({full.fold_cpu_ms - small.fold_cpu_ms:+.1f} ms of CPU) more than on the small "
+            f"store, and `status` answers in {full.status_ms:.0f} ms, "
+            f"{full.status_ms - full.help_ms:.0f} ms more than the tool's `--help` "
+            f"({full.status_cpu_ms - full.help_cpu_ms:.0f} ms of CPU more). *CPU* is the "
+            "process's user and system time, which moves much less with the load of the "
+            "machine than the wall time.",
+        ]
+    lines.append("")
+    return lines
+
+
 def _what_it_took() -> list[str]:
     """How the hot path was brought within budget: kept by hand, not measured by this run."""
     return [
@@ -742,6 +819,8 @@ def render(info: RunInfo, results: Results, budgets: Sequence[Budget]) -> str:
         lines += _exit_delays(results.exit_delays)
     if results.payloads:
         lines += _payloads(results.payloads, results.short)
+    if results.limits:
+        lines += limits_lines(results.limits)
     if results.failures:
         lines += ["## Sections that failed in this run", ""]
         lines += [f"- {failure}" for failure in results.failures]

@@ -48,11 +48,15 @@ from invocations import (
 from local_receiver import Behaviour, Receiver
 from recording import (
     STORE_SIZES,
+    StoreAtLimits,
     measure_concurrent_invocations,
     measure_store,
+    measure_store_at_limits,
     measure_throughput,
 )
-from report import Results, RunInfo, render
+from report import Results, RunInfo, limits_lines, render
+
+from typer_telemetry._store import MAX_KEYS_PER_DAY, MAX_PENDING_DAYS
 
 T = TypeVar("T")
 
@@ -107,11 +111,33 @@ def parse_arguments(arguments: Sequence[str]) -> tuple[Settings, Path]:
     parser.add_argument("--quick", action="store_true", help="fewer rounds: about 2 minutes")
     parser.add_argument("--rounds", type=int, help="rounds of short invocations (default 100)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the page to write")
+    parser.add_argument(
+        "--only-limits",
+        action="store_true",
+        help="run only section 7 (a store at its limits) and print it; the page is not written",
+    )
     options = parser.parse_args(arguments)
     settings = QUICK if options.quick else FULL
     if options.rounds:
         settings = dataclasses.replace(settings, rounds=options.rounds)
+    if options.only_limits:
+        settings = dataclasses.replace(settings, mode="limits")
     return settings, options.output
+
+
+def measure_limits(root: Path, today: datetime.date, rounds: int) -> list[StoreAtLimits]:
+    """Section 7: the same tool with a small store, then with one at the store's limits."""
+    days = [(today - datetime.timedelta(days=back)).isoformat() for back in range(MAX_PENDING_DAYS)]
+    return [
+        measure_store_at_limits(root, [today.isoformat()], 10, "small (1 day, 10 records)", rounds),
+        measure_store_at_limits(
+            root,
+            days,
+            MAX_KEYS_PER_DAY,
+            f"at the limits ({MAX_PENDING_DAYS} days, {MAX_KEYS_PER_DAY} records each)",
+            rounds,
+        ),
+    ]
 
 
 class Progress:
@@ -259,6 +285,12 @@ def measure(settings: Settings, root: Path, progress: Progress) -> Results:
             return measure_payloads(batch, payload_receiver, root)
 
         results.payloads = attempt("6. payload per completed day", results, progress, payloads)
+        results.limits = attempt(
+            "7. a store at its limits",
+            results,
+            progress,
+            lambda: measure_limits(root, now.date(), settings.exit_rounds),
+        )
         progress("closing the receivers")
     return results
 
@@ -318,8 +350,25 @@ def run_info(settings: Settings, arguments: Sequence[str]) -> RunInfo:
     )
 
 
+def main_limits(settings: Settings) -> int:
+    """Run section 7 alone and print its Markdown (for docs/performance.md, section 7)."""
+    progress = Progress()
+    root = Path(tempfile.mkdtemp(prefix="typer-telemetry-bench-"))
+    try:
+        progress(f"7. a store at its limits; load average {os.getloadavg()[0]:.2f}")
+        today = datetime.datetime.now(datetime.timezone.utc).date()
+        figures = measure_limits(root, today, max(settings.exit_rounds, 5))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print("\n".join(limits_lines(figures)))
+    progress(f"done; load average {os.getloadavg()[0]:.2f}")
+    return 0
+
+
 def main(arguments: Sequence[str]) -> int:
     settings, output = parse_arguments(arguments)
+    if settings.mode == "limits":
+        return main_limits(settings)
     progress = Progress()
     info = run_info(settings, arguments)
     progress(f"{info.mode}; {info.bytecode_note}")

@@ -9,6 +9,9 @@
         run the instrumented tool's `hello` command COUNT times in this process (hook and store)
     python recorder.py flush
         send the instrumented tool's pending completed days now; print what was sent as JSON
+    python recorder.py time-fold STORE_DIR DAY ROUNDS
+        ROUNDS times: copy the store, append one journal's worth of invocations of DAY
+        (just under the size that folds), time the fold; print the figures as JSON
 
 `append` and `invoke` print "ready" once loaded and start when a line arrives
 on stdin, so that many workers start together and process start-up is not
@@ -134,10 +137,53 @@ def flush() -> None:
     print(json.dumps(report._asdict()))
 
 
+def time_fold(directory: Path, day: str, rounds: int) -> None:
+    """Time the fold a recorded run makes when its journal is full, on copies of a store."""
+    import shutil
+    import tempfile
+
+    from typer_telemetry._journal import COMPACT_AT_BYTES, JOURNAL_NAME
+
+    durations_ms = []
+    cpu_ms = []
+    records = 0
+    with tempfile.TemporaryDirectory(prefix="fold-") as scratch:
+        for round_number in range(rounds):
+            copy = Path(scratch) / f"store-{round_number}"
+            shutil.copytree(directory, copy)
+            store = RollupStore(copy, ignore)
+            for observation in observations(day, COMPACT_AT_BYTES // 64):
+                if (copy / JOURNAL_NAME).exists() and (
+                    (copy / JOURNAL_NAME).stat().st_size + 200 >= COMPACT_AT_BYTES
+                ):
+                    break
+                store.append(observation, today=day)
+            started = time.perf_counter_ns()
+            cpu_started = time.process_time_ns()
+            store.compact(today=day)
+            durations_ms.append((time.perf_counter_ns() - started) / 1e6)
+            cpu_ms.append((time.process_time_ns() - cpu_started) / 1e6)
+            records = len(store.pending(today=day))
+            shutil.rmtree(copy)
+    print(
+        json.dumps(
+            {
+                "rounds": rounds,
+                "median_ms": statistics.median(durations_ms),
+                "max_ms": max(durations_ms),
+                "cpu_median_ms": statistics.median(cpu_ms),
+                "records": records,
+            }
+        )
+    )
+
+
 def main(arguments: list[str]) -> None:
     mode, *rest = arguments
     if mode == "time-appends":
         time_appends(Path(rest[0]), rest[1], int(rest[2]))
+    elif mode == "time-fold":
+        time_fold(Path(rest[0]), rest[1], int(rest[2]))
     elif mode == "append":
         append(Path(rest[0]), rest[1], int(rest[2]))
     elif mode == "invoke":

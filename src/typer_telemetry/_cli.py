@@ -9,7 +9,6 @@ import typer
 
 from ._config import ConfigUnwritable, DisableIncomplete
 from ._consent import Decision
-from ._schema import DURATION_BUCKET_BOUNDS_MS
 
 DELETION_TIMEOUT_SECONDS = 3.0
 
@@ -36,61 +35,252 @@ def _how_to_change(decision: Decision, telemetry: Telemetry) -> str:
     return hints[decision.source]
 
 
+# Above this many pending records, text status summarises: totals per day and
+# the busiest records; `status --json` always lists every record.
+MAX_LISTED_RECORDS = 20
+COLUMN_GAP = "  "
+# Columns of the records table (under a line per day); cells of the flags
+# column may wrap between flags, no other cell is ever cut or wrapped.
+RECORD_COLUMNS = ("command", "outcome", "error", "flags", "count", "p50", "p95")
+WRAPPING_COLUMN = RECORD_COLUMNS.index("flags")
+
+
 def _estimate_percentile(buckets: list[int], fraction: float) -> str:
-    total = sum(buckets)
-    if total == 0:
+    """The duration bucket holding the percentile, as people read it: `<=100 ms`."""
+    from ._status import estimate
+
+    bounds = estimate(buckets, fraction)
+    if bounds is None:
         return "-"
-    running = 0
-    for index, count in enumerate(buckets):
-        running += count
-        if running >= fraction * total:
-            if index < len(DURATION_BUCKET_BOUNDS_MS):
-                return f"<={DURATION_BUCKET_BOUNDS_MS[index]} ms"
-            return f">{DURATION_BUCKET_BOUNDS_MS[-1]} ms"
-    return "-"  # pragma: no cover
+    if bounds["at_most_ms"] is None:
+        return f">{bounds['above_ms']} ms"
+    return f"<={bounds['at_most_ms']} ms"
+
+
+def _describe_destination(destination: dict[str, Any], telemetry: Telemetry) -> str:
+    kind, address = destination["kind"], destination["address"]
+    if kind == "none":
+        return "nowhere: no endpoint or back end is configured, nothing is sent"
+    if kind == "debug":
+        return (
+            f"stderr: {telemetry.env_prefix}_TELEMETRY_DEBUG is set, "
+            "payloads are printed instead of sent"
+        )
+    if kind == "custom":
+        return f"the tool's own back end ({destination['class']})"
+    names = {"http": "HTTP endpoint", "posthog": "PostHog at", "otlp": "OTLP at", "file": "file"}
+    return f"{names.get(kind, kind)} {address}"
+
+
+def _record_cells(record: dict[str, Any]) -> list[str]:
+    return [
+        record["command"] or "(root)",
+        record["outcome"],
+        record["error_class"] or "-",
+        " ".join(record["flags"]) or "-",
+        str(record["count"]),
+        _estimate_percentile(record["duration_ms_buckets"], 0.5),
+        _estimate_percentile(record["duration_ms_buckets"], 0.95),
+    ]
+
+
+def _table(
+    header: tuple[str, ...], rows: list[list[str]], width: int, wrapping: int | None = None
+) -> list[list[str]] | None:
+    """The header and each row as lines of aligned columns within `width`.
+
+    None if they cannot fit without cutting a value: only the `wrapping`
+    column may wrap, and only between words (flags); no value is ever cut
+    or shortened.
+    """
+    import textwrap
+
+    columns = list(zip(header, *rows, strict=True))
+    widths = [max(len(cell) for cell in column) for column in columns]
+    room = width - len(COLUMN_GAP) * (len(header) - 1)
+    if sum(widths) > room and wrapping is not None:
+        longest_word = max(len(word) for cell in columns[wrapping] for word in cell.split(" "))
+        widths[wrapping] = max(longest_word, room - (sum(widths) - widths[wrapping]))
+    if sum(widths) > room:
+        return None
+    blocks = []
+    for row in [list(header), *rows]:
+        lines = []
+        cells = [
+            textwrap.wrap(cell, widths[index], break_long_words=False, break_on_hyphens=False)
+            if index == wrapping
+            else [cell]
+            for index, cell in enumerate(row)
+        ]
+        for height in range(max(len(cell) for cell in cells)):
+            parts = [
+                (cell[height] if height < len(cell) else "").ljust(widths[index])
+                for index, cell in enumerate(cells)
+            ]
+            lines.append(COLUMN_GAP.join(parts).rstrip())
+        blocks.append(lines)
+    return blocks
+
+
+def _prose(text: str, width: int) -> list[str]:
+    """A sentence wrapped between words to `width`."""
+    import textwrap
+
+    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
+
+
+def _stacked(row: list[str], width: int) -> list[str]:
+    """One record as a block, for screens too narrow for the table: nothing is cut.
+
+    Flags wrap between flags; a single value wider than the screen (a long
+    command path) stays whole on its line, for the terminal to wrap.
+    """
+    import textwrap
+
+    command, outcome, error, flags, count, p50, p95 = row
+    lines = [f"  {command}", *_packed([outcome, *([] if error == "-" else [error])], width)]
+    if flags != "-":
+        lines += textwrap.wrap(
+            f"flags: {flags}",
+            max(width, 24),
+            initial_indent="    ",
+            subsequent_indent="      ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+    lines += _packed([f"count {count}", f"p50 {p50}", f"p95 {p95}"], width)
+    return lines
+
+
+def _packed(parts: list[str], width: int, indent: str = "    ") -> list[str]:
+    """Parts on as few indented lines as fit in `width`, never split within a part."""
+    lines = [indent + parts[0]]
+    for part in parts[1:]:
+        if len(lines[-1]) + 2 + len(part) <= width:
+            lines[-1] += f"  {part}"
+        else:
+            lines.append(indent + part)
+    return lines
+
+
+def _records_lines(records: list[dict[str, Any]], width: int, today: object) -> list[str]:
+    """Records under a line per day: a table if it fits `width` whole, else a block per record."""
+    rows = [_record_cells(record) for record in records]
+    blocks = _table(RECORD_COLUMNS, rows, width - 2, WRAPPING_COLUMN)
+    lines = [] if blocks is None else ["  " + line for line in blocks[0]]
+    day = None
+    for index, record in enumerate(records):
+        if record["day"] != day:
+            day = record["day"]
+            lines.append(f"{day}" + (" (today)" if day == today else "") + ":")
+        if blocks is None:
+            lines += _stacked(rows[index], width)
+        else:
+            lines += ["  " + line for line in blocks[index + 1]]
+    return lines
+
+
+def _pending_lines(telemetry: Telemetry, status: dict[str, Any], width: int) -> list[str]:
+    """The pending records for people: all of them, or per-day totals and the busiest ones."""
+    pending: list[dict[str, Any]] = status["pending"]
+    json_command = telemetry.user_command("status --json")
+    lines = []
+    today = status.get("today")
+    if any(record["day"] == today for record in pending):
+        lines += _prose(f"Records of today ({today}) are sent once the day is over (UTC).", width)
+    if len(pending) <= MAX_LISTED_RECORDS:
+        return lines + _records_lines(pending, width, today)
+    totals: dict[str, list[int]] = {}
+    for record in pending:
+        day_totals = totals.setdefault(record["day"], [0, 0])
+        day_totals[0] += 1
+        day_totals[1] += record["count"]
+    day_rows = [
+        [day, str(records), str(invocations), "today" if day == today else ""]
+        for day, (records, invocations) in sorted(totals.items())
+    ]
+    day_header = ("day", "records", "invocations", "")
+    lines += ["By day:"]
+    day_blocks = _table(day_header, day_rows, width)
+    lines += (
+        [line for block in day_blocks for line in block]
+        if day_blocks is not None
+        else [
+            f"{day}: {records} records, {invocations} invocations {note}".rstrip()
+            for day, records, invocations, note in day_rows
+        ]
+    )
+    # The busiest records, shown in the order of `pending` (by day, then key).
+    busiest = sorted(
+        sorted(range(len(pending)), key=lambda index: -pending[index]["count"])[:MAX_LISTED_RECORDS]
+    )
+    lines += ["", *_prose(f"The {len(busiest)} records with the most invocations:", width)]
+    lines += _records_lines([pending[index] for index in busiest], width, today)
+    more = len(pending) - len(busiest)
+    lines += _prose(f"... and {more} more records; all of them, exactly as sent:", width)
+    lines.append(f"  {json_command}")
+    return lines
+
+
+def _json_text(report: dict[str, Any]) -> str:
+    """The report as JSON: a key per line, and each record of a list (`pending`) on one.
+
+    The same JSON value as `json.dumps(report, indent=2)`, laid out so that a
+    full store (thousands of records) prints in a fraction of a second rather
+    than seconds, and a record can be found with grep. Lists of objects are
+    encoded whole and then broken after each `}, {"`, which cannot occur
+    inside an encoded string (its quotes are escaped there): only whitespace
+    between tokens is added.
+    """
+    import json  # only for this command, never on the hot path
+
+    encode = json.JSONEncoder(ensure_ascii=True).encode
+    lines = []
+    for name, value in report.items():
+        text = encode(value)
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            text = "[\n    " + text[1:-1].replace('}, {"', '},\n    {"') + "\n  ]"
+        lines.append(f"  {encode(name)}: {text}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def _print_status(telemetry: Telemetry, status: dict[str, Any]) -> None:
     # rich loads only here, for a person reading the status.
     from rich.console import Console
-    from rich.table import Table
 
     console = Console(highlight=False)
+    width = max(console.width, 20)
+
+    def say(text: str, *, markup: bool = False) -> None:
+        # Never wrapped by rich: a path or an id stays whole on its line
+        # (a terminal narrower than it wraps it, without cutting anything); no
+        # emoji codes either: `:name:` may be part of a command path.
+        console.print(text, markup=markup, emoji=False, soft_wrap=True)
+
     state = "[bold green]on[/]" if status["enabled"] else "[bold red]off[/]"
     decision = Decision(status["enabled"], status["source"], status["reason"])
-    console.print(f"Telemetry for [bold]{telemetry.name}[/] is {state}: {status['reason']}.")
-    console.print(f"  To change it: {_how_to_change(decision, telemetry)}.")
-    console.print(f"  Install id:   {status['install_id'] or '(none yet)'}")
-    console.print(f"  Config file:  {status['config_path']}")
-    console.print(f"  Data folder:  {status['data_dir']}")
-    console.print(f"  Endpoint:     {status['endpoint'] or '(none: nothing is sent)'}")
+    name = telemetry.name.replace("[", r"\[")
+    reason = str(status["reason"]).replace("[", r"\[")
+    say(f"Telemetry for [bold]{name}[/] is {state}: {reason}.", markup=True)
+    say(f"  To change it: {_how_to_change(decision, telemetry)}.")
+    say(f"  Install id:   {status['install_id'] or '(none yet)'}")
+    say(f"  Config file:  {status['config_path']}")
+    say(f"  Data folder:  {status['data_dir']}")
+    say(f"  Sent to:      {_describe_destination(status['destination'], telemetry)}")
     for install_id in status["pending_deletions"]:
-        console.print(f"  Deletion of data sent under {install_id} is pending (retried later).")
+        say(f"  Deletion of data sent under {install_id} is pending (retried later).")
     pending = status["pending"]
     if not pending:
-        console.print("  Pending:      nothing")
+        say("  Pending:      nothing")
         return
-    days = sorted({record["day"] for record in pending})
+    days = {record["day"] for record in pending}
     invocations = sum(record["count"] for record in pending)
-    console.print(
+    say(
         f"  Pending:      {invocations} invocations over {len(days)} day(s), "
         f"{len(pending)} records (`{telemetry.user_command('status --json')}` shows them exactly)"
     )
-    table = Table(box=None, pad_edge=False)
-    for column in ("day", "command", "outcome", "error", "flags", "count", "p50", "p95"):
-        table.add_column(column)
-    for record in pending:
-        table.add_row(
-            record["day"],
-            record["command"] or "(root)",
-            record["outcome"],
-            record["error_class"] or "-",
-            " ".join(record["flags"]) or "-",
-            str(record["count"]),
-            _estimate_percentile(record["duration_ms_buckets"], 0.5),
-            _estimate_percentile(record["duration_ms_buckets"], 0.95),
-        )
-    console.print(table)
+    for line in _pending_lines(telemetry, status, width):
+        say(line)
 
 
 def _report_incomplete_disable(telemetry: Telemetry, incomplete: DisableIncomplete) -> NoReturn:
@@ -133,9 +323,7 @@ def commands_app(telemetry: Telemetry) -> typer.Typer:
         """Show whether telemetry is on, why, and what is waiting to be sent."""
         report = telemetry.status()
         if as_json:
-            import json  # only for this command, never on the hot path
-
-            sys.stdout.write(json.dumps(report, indent=2) + "\n")
+            sys.stdout.write(_json_text(report))
         else:
             _print_status(telemetry, report)
 

@@ -59,9 +59,18 @@ ROLLUP_FORMAT = "typer-telemetry-rollup"
 ROLLUP_VERSION = 1
 
 # Limits, documented in TELEMETRY.md and docs/design.md.
-MAX_ROLLUP_BYTES = 4 * 1024 * 1024
 MAX_PENDING_DAYS = 30
 MAX_KEYS_PER_DAY = 256
+# The largest rollup record the schema allows, as written: 8 command names
+# and 32 flags of the longest names, counts near MAX_COUNT (about 3.4 KB; a
+# test checks it).
+MAX_RECORD_BYTES = 3_500
+# A rollup at the limits must always be readable back: refused as too large,
+# it would be set aside whole. Days are kept from 30 before today to 30 after
+# it (see `Rollup.prune`), each with at most MAX_KEYS_PER_DAY records, plus a
+# day's batch noted in flight. About 55 MB at worst; a realistic full store
+# (30 days of 256 records of short names) is about 2 MB.
+MAX_ROLLUP_BYTES = (2 * MAX_PENDING_DAYS + 2) * MAX_KEYS_PER_DAY * MAX_RECORD_BYTES
 SEGMENT_LOCK_TIMEOUT_SECONDS = 0.5
 LOCK_WAIT_SECONDS = 2.0
 MAX_SEGMENT_NUMBER = 10**18 - 1  # segment names hold at most 18 digits
@@ -105,7 +114,11 @@ class Rollup:
 
     def __init__(self, merged_through: int = 0) -> None:
         self.merged_through = merged_through
+        # Change keys only through `_slot`, `_forget` and `prune`, which keep
+        # `_keys_per_day` in step: the per-day limit is then checked in constant
+        # time, and folding a full store stays linear in its records.
         self.aggregates: dict[Key, _Aggregate] = {}
+        self._keys_per_day: dict[str, int] = {}
         self.dropped: dict[str, int] = {}
         # The batch being sent: (day, idempotency key, records), still counted in
         # `aggregates`. Noted before it leaves, so that a batch whose answer was
@@ -119,10 +132,21 @@ class Rollup:
         if aggregate is not None:
             return aggregate
         day = key[0]
-        if sum(1 for other in self.aggregates if other[0] == day) >= MAX_KEYS_PER_DAY:
+        keys = self._keys_per_day.get(day, 0)
+        if keys >= MAX_KEYS_PER_DAY:
             return None
+        self._keys_per_day[day] = keys + 1
         aggregate = self.aggregates[key] = _Aggregate()
         return aggregate
+
+    def _forget(self, key: Key) -> None:
+        del self.aggregates[key]
+        day = key[0]
+        left = self._keys_per_day[day] - 1
+        if left:
+            self._keys_per_day[day] = left
+        else:
+            del self._keys_per_day[day]
 
     def add_observation(self, values: dict[str, object]) -> None:
         key = _key_of(values)
@@ -165,7 +189,7 @@ class Rollup:
         count = record["count"]
         assert isinstance(count, int)
         if aggregate.count <= count:
-            del self.aggregates[key]
+            self._forget(key)
             return
         buckets = record["duration_ms_buckets"]
         assert isinstance(buckets, list)
@@ -197,7 +221,7 @@ class Rollup:
         future_count = sum(self.aggregates[key].count for key in future_keys)
         future_count += sum(self.dropped[day] for day in old_days if day > newest_day)
         for key in old_keys + future_keys:
-            del self.aggregates[key]
+            self._forget(key)
         for day in old_days:
             del self.dropped[day]
         if future_count:
@@ -225,6 +249,112 @@ class Rollup:
                 }
             )
         return result
+
+
+_HEADER_START = b'{"format":"typer-telemetry-rollup","version":1,'
+_HEADER_END = b',"records":['
+_RECORD_START = b'{"day":"'
+
+
+# What a rollup file that is not ours, or not of this version, makes parsing raise.
+_UNUSABLE = (ValueError, KeyError, TypeError, AttributeError, RecursionError)
+
+
+def _rollup_from(data: bytes) -> Rollup:
+    """The rollup a file holds, every record checked; raises one of _UNUSABLE if it is unusable."""
+    import json
+
+    document = json.loads(data)
+    if (
+        not isinstance(document, dict)
+        or document.get("format") != ROLLUP_FORMAT
+        or document.get("version") != ROLLUP_VERSION
+    ):
+        raise SchemaError("not a rollup file of this version")
+    merged_through = document["merged_through"]
+    if not isinstance(merged_through, int) or not 0 <= merged_through < MAX_SEGMENT_NUMBER:
+        raise SchemaError("bad segment number")
+    rollup = Rollup(merged_through=merged_through)
+    for record in document["records"]:
+        rollup.add_record(validate_rollup_record(record))
+    for day, count in dict(document.get("dropped", {})).items():
+        # Only schema days and plausible counts: the file may have been edited.
+        if is_day(day) and isinstance(count, int) and 0 < count <= MAX_COUNT:
+            rollup.dropped[day] = count
+    rollup.in_flight = _parse_in_flight(document.get("in_flight"))
+    return rollup
+
+
+def _split_rollup(data: bytes) -> tuple[bytes, dict[str, bytes]] | None:
+    """The header and each day's record lines of a rollup file as `_write_rollup` lays it out.
+
+    That layout is one JSON document: a first line with every field but the
+    records, one record per line sorted by day (then key), and `]}` on the
+    last line. A day's lines come back as one piece (joined by ",\\n", as
+    written). Where a day ends is found by bisection, and its lines are
+    checked by counting, not one by one, so that a fold can copy the days it
+    does not change at little cost. None for anything else (an older
+    layout, an edited file): it is then parsed whole.
+    """
+    newline = data.find(b"\n")
+    header = data[:newline]
+    if (
+        newline < 0
+        or not header.startswith(_HEADER_START)
+        or not header.endswith(_HEADER_END)
+        or not data.endswith(b"\n]}")
+    ):
+        return None
+    last_newline = len(data) - 3
+    by_day: dict[str, bytes] = {}
+    position = newline
+    previous = ""
+    while position < last_newline:
+        if data[position + 1 : position + 9] != _RECORD_START:
+            return None
+        marker = data[position : position + 21]  # \n{"day":"YYYY-MM-DD",
+        day = marker[9:19].decode("ascii", "replace")
+        if marker[19:21] != b'",' or not is_day(day) or day <= previous:
+            return None
+        end = _end_of_day(data, position, last_newline, marker)
+        # Every line of the piece is one of this day's; each ends with "},",
+        # but the file's last line, with "}".
+        newlines = data.count(b"\n", position, end)
+        if (
+            data.count(marker, position, end) != newlines
+            or data.count(b"},\n", position, end) != newlines - 1
+            or data[end - 1 : end] != (b"}" if end == last_newline else b",")
+        ):
+            return None
+        by_day[day] = data[position + 1 : end if end == last_newline else end - 1]
+        previous = day
+        position = end
+    return header, by_day
+
+
+def _end_of_day(data: bytes, low: int, high: int, marker: bytes) -> int:
+    """The newline after the last line starting with `marker`, from the line after `low` on.
+
+    Lines are sorted by day: the lines of one day run from `low` to the
+    first line of another, found by halving the bytes between.
+    """
+    width = len(marker)
+    while True:
+        middle = data.find(b"\n", max((low + high) // 2, low + 1), high)
+        if middle == -1:
+            middle = data.rfind(b"\n", low + 1, high)
+            if middle == -1:
+                return high
+        if data[middle : middle + width] == marker:
+            low = middle
+        else:
+            high = middle
+
+
+def _parse_journal_line(line: bytes) -> dict[str, object] | str | None:
+    """A journal line's invocation, or the day of a counted drop; None if outside the schema."""
+    values = _parse_observation(line)
+    return values if values is not None else _parse_dropped(line)
 
 
 def _key_of(values: dict[str, object]) -> Key:
@@ -304,7 +434,7 @@ class RollupStore:
 
     def fold(self, *, today: str, wait: float) -> bool:
         """Fold now, waiting at most `wait` seconds for a fold under way; False if it stayed."""
-        return self._with_lock(lambda: self._compact_locked(today), wait) is not None
+        return self._with_lock(lambda: self._fold_locked(today), wait) is not None
 
     def compact(self, *, today: str) -> bool:
         """Fold the journal into the rollup; False when another process is folding."""
@@ -316,7 +446,7 @@ class RollupStore:
         with try_locked_file(self.directory / LOCK_NAME) as taken:
             if not taken:
                 return False
-            self._compact_locked(today)
+            self._fold_locked(today)
             return True
 
     def _segments(self) -> list[tuple[int, Path]]:
@@ -328,8 +458,24 @@ class RollupStore:
         return sorted(found)
 
     def _compact_locked(self, today: str, sent: Sequence[dict[str, object]] = ()) -> Rollup:
-        """Fold unfolded segments, drop expired days, take out `sent` records; write if changed."""
-        rollup = self._load_rollup(set_aside_if_bad=True)
+        """Fold, drop expired days, take out `sent` records; the whole rollup, every day parsed."""
+        return self._fold_locked(today, sent, whole=True)[0]
+
+    def _fold_locked(
+        self, today: str, sent: Sequence[dict[str, object]] = (), *, whole: bool = False
+    ) -> tuple[Rollup, dict[str, bytes]]:
+        """Fold unfolded segments, drop expired days, take out `sent` records; write if changed.
+
+        Returns the rollup and the record lines of the days left unparsed
+        (see `_split_rollup`): unless `whole`, only the days that the
+        segments, `sent` or pruning change are parsed and checked; the other
+        days' lines are written back byte for byte. A fold then costs about
+        what the journal holds, not what the store holds: at the limits (30
+        days of 256 records) a full parse takes several times longer than
+        the fold itself. Every reader that uses records (status, sending)
+        parses the whole file and checks every record.
+        """
+        rollup, kept = self._load_for_folding(whole=whole)
         # Only a process holding this lock writes the rollup: any temporary
         # file now is what a killed writer left behind.
         remove_leftover_temporaries(self.rollup_path)
@@ -354,15 +500,34 @@ class RollupStore:
                 next_number += 1
 
         folded: list[Path] = []
+        entries: list[dict[str, object] | str] = []  # invocations, and days of counted drops
         for number, path in segments:
             lines = self._read_segment(path)
             if lines is None:
                 break  # a writer is stuck on it; keep order, fold it next time
             for line in lines:
-                if not rollup.add_line(line) and line.strip():
+                entry = _parse_journal_line(line)
+                if entry is not None:
+                    entries.append(entry)
+                elif line.strip():
                     self._debug("a journal line outside the schema was dropped")
-            rollup.merged_through = number
             folded.append(path)
+            merged_through = number
+
+        if kept:
+            touched = {str(entry["day"]) for entry in entries if isinstance(entry, dict)}
+            touched.update(str(record["day"]) for record in sent)
+            window = _kept_window(today)
+            if window is not None:  # days that pruning drops, or counts as dropped
+                touched.update(day for day in kept if not window[0] <= day <= window[1])
+            rollup = self._parse_kept_days(rollup, kept, touched)
+        for entry in entries:
+            if isinstance(entry, str):
+                rollup.dropped[entry] = rollup.dropped.get(entry, 0) + 1
+            else:
+                rollup.add_observation(entry)
+        if folded:
+            rollup.merged_through = merged_through
 
         pruned = rollup.prune(today)
         for record in sent:
@@ -370,9 +535,24 @@ class RollupStore:
         if sent:
             rollup.in_flight = None  # accepted: taken out in the same write
         if folded or pruned or sent:
-            self._write_rollup(rollup)
+            self._write_rollup(rollup, kept)
         for path in folded:
             self._remove(path)
+        return rollup, kept
+
+    def _parse_kept_days(
+        self, rollup: Rollup, kept: dict[str, bytes], days: Iterable[str]
+    ) -> Rollup:
+        """Move `days` from `kept` into `rollup`, checked; an unusable record sets the file aside."""
+        import json
+
+        try:
+            for day in sorted(set(days) & set(kept)):
+                for record in json.loads(b"[" + kept.pop(day) + b"]"):
+                    rollup.add_record(validate_rollup_record(record))
+        except _UNUSABLE as error:
+            kept.clear()
+            return self._bad_rollup(str(error), set_aside=True)
         return rollup
 
     def _remove(self, path: Path) -> None:
@@ -412,39 +592,42 @@ class RollupStore:
             os.close(descriptor)
         return b"".join(chunks).split(b"\n")
 
-    def _load_rollup(self, *, set_aside_if_bad: bool) -> Rollup:
-        import json
-
+    def _read_rollup(self, set_aside_if_bad: bool) -> bytes | Rollup:
+        """The rollup file's bytes; an empty rollup if there is none, or it cannot be read."""
         try:
-            data = read_small_file(self.rollup_path, MAX_ROLLUP_BYTES)
+            return read_small_file(self.rollup_path, MAX_ROLLUP_BYTES)
         except FileNotFoundError:
             return Rollup()
         except UnsafeFile:
             raise  # not ours to read, set aside or replace
         except (OSError, ValueError) as error:
             return self._bad_rollup(f"cannot read it ({error})", set_aside_if_bad)
+
+    def _load_rollup(self, *, set_aside_if_bad: bool) -> Rollup:
+        data = self._read_rollup(set_aside_if_bad)
+        if isinstance(data, Rollup):
+            return data
+        return self._parse_rollup(data, set_aside_if_bad)
+
+    def _load_for_folding(self, *, whole: bool) -> tuple[Rollup, dict[str, bytes]]:
+        """The rollup to fold into, and the lines of the days not parsed (none if `whole`)."""
+        data = self._read_rollup(set_aside_if_bad=True)
+        if isinstance(data, Rollup):
+            return data, {}
+        split = None if whole else _split_rollup(data)
+        if split is None:
+            return self._parse_rollup(data, set_aside_if_bad=True), {}
+        header, kept = split
         try:
-            document = json.loads(data)
-            if (
-                not isinstance(document, dict)
-                or document.get("format") != ROLLUP_FORMAT
-                or document.get("version") != ROLLUP_VERSION
-            ):
-                raise SchemaError("not a rollup file of this version")
-            merged_through = document["merged_through"]
-            if not isinstance(merged_through, int) or not 0 <= merged_through < MAX_SEGMENT_NUMBER:
-                raise SchemaError("bad segment number")
-            rollup = Rollup(merged_through=merged_through)
-            for record in document["records"]:
-                rollup.add_record(validate_rollup_record(record))
-            for day, count in dict(document.get("dropped", {})).items():
-                # Only schema days and plausible counts: the file may have been edited.
-                if is_day(day) and isinstance(count, int) and 0 < count <= MAX_COUNT:
-                    rollup.dropped[day] = count
-        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
+            return _rollup_from(header + b"]}"), kept
+        except _UNUSABLE as error:
+            return self._bad_rollup(str(error), set_aside=True), {}
+
+    def _parse_rollup(self, data: bytes, set_aside_if_bad: bool) -> Rollup:
+        try:
+            return _rollup_from(data)
+        except _UNUSABLE as error:
             return self._bad_rollup(str(error), set_aside_if_bad)
-        rollup.in_flight = _parse_in_flight(document.get("in_flight"))
-        return rollup
 
     def _bad_rollup(self, why: str, set_aside: bool) -> Rollup:
         self._debug(f"the rollup file is unusable: {why}")
@@ -459,21 +642,27 @@ class RollupStore:
                 self._debug(f"cannot set it aside: {error}")
         return Rollup()
 
-    def _write_rollup(self, rollup: Rollup) -> None:
+    def _write_rollup(self, rollup: Rollup, kept: dict[str, bytes] | None = None) -> None:
+        """Write the rollup, and the unparsed days' lines in `kept`, as `_split_rollup` reads it."""
         import json
 
-        document = {
+        header: dict[str, object] = {
             "format": ROLLUP_FORMAT,
             "version": ROLLUP_VERSION,
             "merged_through": rollup.merged_through,
-            "records": rollup.records(),
             "dropped": dict(sorted(rollup.dropped.items())),
         }
         if rollup.in_flight is not None:
             day, key, records = rollup.in_flight
-            document["in_flight"] = {"day": day, "idempotency_key": key, "records": records}
-        data = json.dumps(document, separators=(",", ":")).encode("utf-8")
-        write_private_file(self.rollup_path, data)
+            header["in_flight"] = {"day": day, "idempotency_key": key, "records": records}
+        encode = json.JSONEncoder(separators=(",", ":")).encode
+        by_day: dict[str, list[bytes]] = {day: [lines] for day, lines in (kept or {}).items()}
+        for record in rollup.records():
+            by_day.setdefault(str(record["day"]), []).append(encode(record).encode("utf-8"))
+        lines = [line for day in sorted(by_day) for line in by_day[day]]
+        head = encode(header).encode("utf-8")[:-1] + b',"records":['
+        body = b"\n" + b",\n".join(lines) if lines else b""
+        write_private_file(self.rollup_path, head + body + b"\n]}")
 
     # -- reading and deleting -----------------------------------------------
 
@@ -491,6 +680,10 @@ class RollupStore:
 
     def pending(self, *, today: str) -> list[dict[str, object]]:
         """The rollup records waiting to be sent, exactly as they would be sent."""
+        return self.pending_rollup(today=today).records()
+
+    def pending_rollup(self, *, today: str) -> Rollup:
+        """Everything pending (records and drops) as it would be sent, from one read of the store."""
         if self.directory.is_dir():
             try:
                 self.compact(today=today)
@@ -498,7 +691,7 @@ class RollupStore:
                 self._debug(f"cannot fold the journal now: {error}")
         rollup = self.snapshot()
         rollup.prune(today)
-        return rollup.records()
+        return rollup
 
     def _with_lock(self, action: Callable[[], T], timeout: float = LOCK_WAIT_SECONDS) -> T | None:
         """Run `action` holding the folding lock; None if a stuck process holds it."""

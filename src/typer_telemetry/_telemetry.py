@@ -533,35 +533,13 @@ class Telemetry:
     # -- the user's commands ------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """Everything `telemetry status --json` shows, pending records included."""
-        from ._config import read_config
+        """Everything `telemetry status --json` shows, pending records included.
 
-        config = read_config(self.paths.config_file)
-        decision = self.decide(config)
-        store = self.store
-        try:
-            pending = store.pending(today=self.today())
-            dropped = store.dropped()
-        except OSError as error:
-            self.debug(f"cannot read pending data: {error}")
-            pending, dropped = [], {}
-        return {
-            "tool": self.name,
-            "tool_version": self.version,
-            "enabled": decision.enabled,
-            "source": decision.source,
-            "reason": decision.reason,
-            "policy": self.consent,
-            "install_id": config.install_id,
-            "config_path": str(self.paths.config_file),
-            "data_dir": str(self.paths.store_dir),
-            "endpoint": self.endpoint,
-            "backend": type(self._backend).__name__ if self._backend is not None else None,
-            "pending": pending,
-            "dropped": dropped,
-            "pending_deletions": self.pending_deletions(),
-            "send_not_before": self.send_not_before(),
-        }
+        Built by `_status.status_report` (see docs/configuration.md for each key).
+        """
+        from ._status import status_report
+
+        return status_report(self)
 
     def enable(self) -> Decision:
         """Store the choice "on"; the returned decision says whether an override wins."""
