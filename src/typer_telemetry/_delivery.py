@@ -140,15 +140,22 @@ def idempotency_key(
 # -- pending deletion requests --------------------------------------------------
 
 
-def read_deletions(store_dir: Path) -> list[str]:
+def _read_install_ids(path: Path) -> list[str]:
+    """The install ids listed in one of our JSON files; [] if missing or unreadable.
+
+    Only install ids ever leave in a deletion request: the file may have been edited.
+    """
     try:
-        values = json.loads(read_small_file(store_dir / DELETIONS_NAME, 64 * 1024))
+        values = json.loads(read_small_file(path, 64 * 1024))
     except (OSError, ValueError, RecursionError):
         return []
     if not isinstance(values, list):
         return []
-    # Only install ids leave in a deletion request: the file may have been edited.
-    return [value for value in values if is_uuid4(value)][:MAX_PENDING_DELETIONS]
+    return [value for value in values if is_uuid4(value)]
+
+
+def read_deletions(store_dir: Path) -> list[str]:
+    return _read_install_ids(store_dir / DELETIONS_NAME)[:MAX_PENDING_DELETIONS]
 
 
 def write_deletions(store_dir: Path, install_ids: Sequence[str]) -> None:
@@ -173,14 +180,7 @@ def add_pending_deletion(store_dir: Path, install_id: str) -> None:
 
 def read_sent_ids(store_dir: Path) -> list[str]:
     """The install ids a batch was sent (or attempted) under; [] if none, or unreadable."""
-    try:
-        values = json.loads(read_small_file(store_dir / SENT_IDS_NAME, 64 * 1024))
-    except (OSError, ValueError, RecursionError):
-        return []
-    if not isinstance(values, list):
-        return []
-    # Only install ids are ever asked to be deleted: the file may have been edited.
-    return [value for value in values if is_uuid4(value)][-MAX_SENT_IDS:]
+    return _read_install_ids(store_dir / SENT_IDS_NAME)[-MAX_SENT_IDS:]
 
 
 def write_sent_ids(store_dir: Path, install_ids: Sequence[str]) -> None:
