@@ -430,7 +430,7 @@ def test_the_file_back_end_refuses_what_is_not_a_regular_file_of_ours(
         assert target.read_text() == "theirs\n"
     reliability.record(
         area=AREA,
-        fault=f"FileBackend path is a {case}",
+        fault=f"FileBackend path: {case}",
         cases=1,
         outcome="refused with DeliveryError at once (never blocks); nothing written through a "
         "link or to another user's file; the data stays pending",
