@@ -363,15 +363,26 @@ def network_tool(home: Path) -> Tool:
     return Tool(tool_script("network_tool"), home)
 
 
+def read_if_there(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
+
+
 def traced(trace: Path, line: str) -> Callable[[], bool]:
-    return lambda: trace.exists() and line in trace.read_text().splitlines()
+    return lambda: line in read_if_there(trace).splitlines()
 
 
 def until(condition: Callable[[], bool]) -> None:
-    """Poll real state (a file the tool writes) until it holds."""
+    """Poll real state (a file the tool writes) until it holds.
+
+    The pause between looks only leaves the core to the tool being watched.
+    """
     deadline = time.monotonic() + 30
     while not condition():
         assert time.monotonic() < deadline, "the condition never came true"
+        time.sleep(0.005)
 
 
 def long_running(
@@ -414,7 +425,10 @@ def test_reset_and_long_running_runs_survive_every_failure_as_real_processes(
         ),
     }
     bare = tool.run("wait", input="", env={"TOOL_WITHOUT_TELEMETRY": "1"})
-    result = long_running(tool, {**faulty, "TOOL_NOW": str(DAY_3)}, lambda: trace.exists())
+    # The first whole line the back end's tracer wrote: the send has ended.
+    result = long_running(
+        tool, {**faulty, "TOOL_NOW": str(DAY_3)}, lambda: "\n" in read_if_there(trace)
+    )
     assert (result.returncode, result.stdout) == (bare.returncode, bare.stdout)
     assert TRACEBACK not in result.stderr
     assert trace.read_text().split()[0] == "send"
