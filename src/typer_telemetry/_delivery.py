@@ -168,13 +168,6 @@ def write_deletions(store_dir: Path, install_ids: Sequence[str]) -> None:
     write_private_file(path, json.dumps(unique).encode())
 
 
-def add_pending_deletion(store_dir: Path, install_id: str) -> None:
-    """Remember to ask the receiver to delete `install_id`'s data (done by the next send)."""
-    with locked_file(_send_lock(store_dir), timeout=LOCK_TIMEOUT_SECONDS):
-        _remove_leftovers(store_dir)
-        write_deletions(store_dir, [*read_deletions(store_dir), install_id])
-
-
 # -- the ledger of install ids data was sent under ----------------------------------
 
 
