@@ -11,9 +11,17 @@ Hot path: standard library only.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._recording import Observation
 
 OUTCOMES = ("success", "error", "usage_error", "aborted")
+# The built-in event every command invocation is, and the properties it carries.
+COMMAND_EVENT = "command"
+COMMAND_PROPERTIES = frozenset({"command", "flags"})
+RUNNERS = ("terminal", "script", "agent")
 
 MAX_COMMAND_DEPTH = 8
 MAX_FLAGS = 32
@@ -134,22 +142,48 @@ def is_duration(value: object) -> bool:
     )
 
 
-def validate_observation(
-    day: str, command: str, outcome: str, error_class: str, flags: Sequence[str], duration_ms: float
-) -> None:
-    """Check one invocation's fields before they are written to the journal."""
-    if not is_day(day):
+def check_observation(observation: Observation) -> None:
+    """Check one event before it is written to the journal; SchemaError if it is outside the schema."""
+    if not is_day(observation.day):
         raise SchemaError("day is outside the schema")
-    if not is_command_path(command):
-        raise SchemaError("command path is outside the schema")
+    outcome, error_class = observation.outcome, observation.error_class
     if outcome not in OUTCOMES:
         raise SchemaError("outcome is outside the schema")
     if not is_error_class(error_class) or (outcome == "success") != (error_class == ""):
         raise SchemaError("error class is outside the schema")
-    if not is_flag_list(list(flags)):
-        raise SchemaError("flags are outside the schema")
-    if not (is_duration(duration_ms) and duration_ms <= MAX_DURATION_MS):
+    duration_ms = observation.duration_ms
+    if duration_ms is not None and not (is_duration(duration_ms) and duration_ms <= MAX_DURATION_MS):
         raise SchemaError("duration is outside the schema")
+    check_properties(observation.event, dict(observation.properties))
+
+
+def check_properties(event: str, properties: Mapping[str, object]) -> None:
+    """The properties an event may carry: the command's, or its declared fields, and the signals."""
+    if event == COMMAND_EVENT:
+        if not is_command_path(properties.get("command")):
+            raise SchemaError("command path is outside the schema")
+        flags = properties.get("flags")
+        if not isinstance(flags, (list, tuple)) or not is_flag_list(list(flags)):
+            raise SchemaError("flags are outside the schema")
+        own = COMMAND_PROPERTIES
+    else:
+        from ._events import is_event_name, is_field_name, is_property_value
+
+        if not is_event_name(event):
+            raise SchemaError("event name is outside the schema")
+        own = frozenset(
+            name
+            for name, value in properties.items()
+            if name not in SIGNAL_PROPERTIES and is_field_name(name) and is_property_value(value)
+        )
+    for name, value in properties.items():
+        if name in own:
+            continue
+        check = SIGNAL_PROPERTIES.get(name)
+        if check is None:
+            raise SchemaError(f"property {name!r} is outside the schema")
+        if not check(value):
+            raise SchemaError(f"property {name!r} is outside its limits")
 
 
 # -- the author's settings ----------------------------------------------------
@@ -256,3 +290,35 @@ def check_endpoint(url: object) -> str:
     if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
         raise ValueError(f"refusing endpoint {url!r}: use https (plain http only to localhost)")
     return url
+
+
+# -- the built-in signals' properties (see docs/signals.md) ----------------------
+
+
+def is_runner(value: object) -> bool:
+    return value in RUNNERS
+
+
+def is_agent(value: object) -> bool:
+    from ._runner import AGENTS
+
+    return value == "" or value in AGENTS
+
+
+def is_project_id(value: object) -> bool:
+    """32 lower-case hex digits: the first half of a salted SHA-256."""
+    return isinstance(value, str) and len(value) == 32 and all(char in _LOWER_HEX for char in value)
+
+
+def is_sample_rate(value: object) -> bool:
+    return (
+        isinstance(value, float) and math.isfinite(value) and 0 < value <= 1
+    )
+
+
+SIGNAL_PROPERTIES: dict[str, Callable[[object], bool]] = {
+    "runner": is_runner,
+    "agent": is_agent,
+    "project_id": is_project_id,
+    "sample_rate": is_sample_rate,
+}

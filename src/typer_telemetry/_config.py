@@ -18,18 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._checks import is_uuid4
-from ._files import (
-    Paths,
-    UnsafeFile,
-    ensure_private_dir,
-    locked_file,
-    read_small_file,
-    remove_leftover_temporaries,
-    write_private_file,
-)
+from ._paths import UnsafeFile, ensure_private_dir, read_small_file, unsafe_reason
 
 if TYPE_CHECKING:
-    from ._consent import StoredChoice
+    from ._consent import Decision, StoredChoice
+    from ._paths import Paths
+    from ._settings import Settings
 
 MAX_CONFIG_BYTES = 64 * 1024
 LOCK_TIMEOUT_SECONDS = 1.0
@@ -228,6 +222,8 @@ def update_config(
     user's hand edits are never silently destroyed. A folder or file that is
     not ours alone is left exactly as it is: ConfigUnwritable says why.
     """
+    from ._files import locked_file, remove_leftover_temporaries, write_private_file
+
     try:
         ensure_private_dir(paths.config_dir)
         with locked_file(paths.config_dir / ".telemetry.lock", timeout=LOCK_TIMEOUT_SECONDS):
@@ -269,3 +265,40 @@ def mint_install_id() -> str:
 def with_identity(config: Config) -> Config:
     """The config with an install id (minted if missing) and the notice marked shown."""
     return config.replace(install_id=config.install_id or mint_install_id(), notice_shown=True)
+
+
+def decision_for(settings: Settings, config: Config, paths: Paths) -> Decision:
+    """Whether telemetry is on for this process, and which row of the consent table decided.
+
+    Files that another user owns or others may write to (the config folder
+    or file, the data folder or its journal) turn it off, and the decision's
+    reason names the path (see `_paths.UnsafeFile`).
+    """
+    import os
+
+    from ._consent import decide
+    from ._paths import JOURNAL_NAME
+
+    unsafe = config.unsafe or unsafe_reason(paths.store_dir, "data", (JOURNAL_NAME,))
+    return decide(settings.env_prefix, os.environ, config.choice, settings.consent, unsafe)
+
+
+def claim_identity(settings: Settings, paths: Paths) -> Config:
+    """Mint the install id, show the notice if no run has, and mark it shown.
+
+    Raises ConfigUnwritable when the folder or lock cannot be made: then the
+    run records nothing (fail closed), rather than print the notice forever.
+    The notice is printed under the config lock (one process of many
+    simultaneous first runs prints it) and before the file says "shown": a
+    run killed between the two shows it again next time, so the user is told
+    at least once before anything is recorded.
+    """
+
+    def change(current: Config) -> Config:
+        if not current.notice_shown:
+            from ._notice import show_notice
+
+            show_notice(settings.name, settings.env_prefix, settings.opt_out_command())
+        return with_identity(current)
+
+    return update_config(paths, settings.name, change, command=settings.group_command())

@@ -1,27 +1,31 @@
-"""What is recorded of an invocation that the schema cannot hold as it is.
+"""What is recorded of an event that the schema cannot hold as it is.
 
-Loaded only when `validate_observation` refuses an invocation (about never),
-so that the modules every recorded run loads stay as small as they are.
-TELEMETRY.md lists every case and what is recorded; nothing that does not
-fit is ever written, not even to the debug output.
+Loaded only when `check_observation` refuses an event (about never), so that
+the modules every recorded run loads stay as small as they are. TELEMETRY.md
+lists every case and what is recorded; nothing that does not fit is ever
+written, not even to the debug output.
 
 Hot path: standard library only (it runs inside a recorded run).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._checks import (
+    COMMAND_EVENT,
     MAX_DURATION_MS,
     MAX_FLAGS,
+    SchemaError,
     _is_class_name,
+    check_observation,
     is_command_path,
     is_day,
     is_flag,
-    validate_observation,
 )
+
+if TYPE_CHECKING:
+    from ._recording import Observation, Properties
 
 # What an error class whose name the schema cannot hold (not ASCII, longer
 # than 100 characters, empty) is recorded as. Python reserves names of the
@@ -29,40 +33,40 @@ from ._checks import (
 UNREPRESENTABLE_ERROR_CLASS = "__unrepresentable__"
 
 
-def fit_observation(
-    store_dir: Path,
-    day: str,
-    command: str,
-    outcome: str,
-    error_class: str,
-    flags: Sequence[str],
-    duration_ms: float,
-    debug: Callable[[str], None],
-) -> tuple[str, tuple[str, ...], float] | None:
-    """The (error_class, flags, duration_ms) to record in place of those refused, or None.
+def fit_observation(observation: Observation) -> tuple[Properties, str, float | None] | None:
+    """The (properties, error class, duration) to record in place of those refused, or None.
+
+    None means: count the event as dropped.
 
     An error class outside the schema becomes `UNREPRESENTABLE_ERROR_CLASS`;
     option names outside the schema are left out and, of more than
     `MAX_FLAGS`, the first `MAX_FLAGS` in sorted order are kept; a duration
     longer than `MAX_DURATION_MS` counts as that long. A command path that
     cannot be recorded (deeper than `MAX_COMMAND_DEPTH`, or a name outside
-    the schema) has no stand-in: the invocation is counted as dropped for the
-    day, which `status` shows, and None is returned. Whatever else is wrong
-    (a day the clock cannot give) raises `SchemaError`, as before.
+    the schema) has no stand-in: None, and the event is counted as dropped
+    for its day, which `status` shows. Whatever else is wrong (a day the
+    clock cannot give) raises `SchemaError`: nothing is recorded or counted.
     """
-    if not is_command_path(command):
-        if not is_day(day):
-            validate_observation(day, command, outcome, error_class, flags, duration_ms)
-        from ._journal import _count_dropped
-
-        reason = "the command path is outside the schema (too deep, or a name it cannot hold)"
-        _count_dropped(store_dir, day, debug, reason)
-        return None
-    if outcome != "success" and not _is_class_name(error_class):
+    if not is_day(observation.day):
+        raise SchemaError("day is outside the schema")
+    properties = dict(observation.properties)
+    if observation.event == COMMAND_EVENT:
+        if not is_command_path(properties.get("command")):
+            return None
+        flags = properties.get("flags", ())
+        if isinstance(flags, tuple):
+            properties["flags"] = tuple(
+                sorted({flag for flag in flags if is_flag(flag)})[:MAX_FLAGS]
+            )
+    error_class = observation.error_class
+    if observation.outcome != "success" and not _is_class_name(error_class):
         error_class = UNREPRESENTABLE_ERROR_CLASS
-    kept = tuple(sorted({flag for flag in flags if is_flag(flag)})[:MAX_FLAGS])
+    duration_ms = observation.duration_ms
     if isinstance(duration_ms, (int, float)) and duration_ms > MAX_DURATION_MS:
         duration_ms = MAX_DURATION_MS
-    validate_observation(day, command, outcome, error_class, kept, duration_ms)
-    debug("the invocation was made to fit the schema (see TELEMETRY.md)")
-    return error_class, kept, duration_ms
+    fitted = (tuple(sorted(properties.items())), error_class, duration_ms)
+    try:
+        check_observation(observation.replace(*fitted))
+    except SchemaError:
+        return None
+    return fitted

@@ -16,29 +16,23 @@ Hot path: standard library only.
 from __future__ import annotations
 
 import _thread
+import contextlib
 import os
 import signal
 import sys
 import time
 from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from ._sender import LONG_RUNNING_ATTRIBUTE
+from ._consent import decided_by_environment
 
 if TYPE_CHECKING:
-    import typer
+    from ._protocols import Host
+    from ._settings import Settings
 
-    from ._protocols import Recorder, Trigger
-    from ._telemetry import Telemetry
-
-    # Typing only: Protocol classes cost time to define on every run (and,
-    # compiled into this module, to load: the hook's own are in _protocols).
-
-    class SingleCommandSource(Protocol):
-        def single_command(self, argv: list[str]) -> Any | None: ...
-
-        def prepare_mount(self, group: Any) -> None: ...
+LONG_RUNNING_ATTRIBUTE = "__typer_telemetry_long_running__"
+SEND_TIMEOUT_SECONDS = 30.0
 
 
 # -- how an invocation ended ----------------------------------------------------
@@ -129,9 +123,10 @@ TELEMETRY_GROUP_NAME = "telemetry"
 class Invocation:
     """The contexts Click created for one invocation, outermost first."""
 
-    __slots__ = ("contexts", "finished", "leaf_reached", "started", "trigger")
+    __slots__ = ("contexts", "finished", "leaf_reached", "settings", "started", "trigger")
 
-    def __init__(self, started: float) -> None:
+    def __init__(self, settings: Settings, started: float) -> None:
+        self.settings = settings
         self.started = started
         self.contexts: list[Any] = []
         self.leaf_reached = False
@@ -273,7 +268,7 @@ def _completion_requested() -> bool:
     return any(name.startswith("_") and name.endswith("_COMPLETE") for name in os.environ)
 
 
-def finish(recorder: Recorder, invocation: Invocation, error: BaseException | None) -> None:
+def finish(invocation: Invocation, error: BaseException | None) -> None:
     """Hand the invocation to the recorder once; never raises."""
     if invocation.finished:
         return
@@ -288,7 +283,15 @@ def finish(recorder: Recorder, invocation: Invocation, error: BaseException | No
             return
         command, flags = described
         outcome, error_class = ending
-        recorder.record_invocation(command, outcome, error_class, flags, duration_ms)
+        settings = invocation.settings
+        # An opt-out in the environment decides before the recorder is even loaded.
+        by_environment = decided_by_environment(settings.env_prefix, os.environ)
+        if by_environment is not None and not by_environment.enabled:
+            settings.debug(f"not recording: {by_environment.reason}")
+            return
+        from ._recording import record_command
+
+        record_command(settings, command, outcome, error_class, flags, duration_ms)
     except KeyboardInterrupt:
         # Ctrl-C while recording (a second one, or one during a slow fold): the
         # user wants out. Give up this record and let the invocation end as it
@@ -297,14 +300,14 @@ def finish(recorder: Recorder, invocation: Invocation, error: BaseException | No
         # finished by the next run, as after a kill.
         return
     except Exception as problem:
-        recorder.debug(f"could not record the invocation: {problem!r}")
+        invocation.settings.debug(f"could not record the invocation: {problem!r}")
 
 
 def _nothing_to_restore() -> None:
     pass
 
 
-def _install_sigterm(recorder: Recorder, invocation: Invocation) -> Callable[[], None]:
+def _install_sigterm(invocation: Invocation) -> Callable[[], None]:
     """Record SIGTERM as `aborted`, then die of it as if nothing had caught it.
 
     Only the main thread may set a handler: elsewhere `signal.signal` raises
@@ -316,7 +319,7 @@ def _install_sigterm(recorder: Recorder, invocation: Invocation) -> Callable[[],
 
         def on_sigterm(signum: int, frame: FrameType | None) -> None:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
-            finish(recorder, invocation, Terminated())
+            finish(invocation, Terminated())
             os.kill(os.getpid(), signal.SIGTERM)
 
         signal.signal(signal.SIGTERM, on_sigterm)
@@ -338,32 +341,32 @@ class _Begun:
     already finished that notes nothing, with no trigger or SIGTERM handler.
     """
 
-    def __init__(self, recorder: Recorder, root: Any) -> None:
+    def __init__(self, settings: Settings, root: Any) -> None:
         self.thread = _thread.get_ident()
         self.outer = _current_invocations.get(self.thread)
-        self.invocation = Invocation(started=time.perf_counter())
+        self.invocation = Invocation(settings, started=time.perf_counter())
         if self.outer is not None:
             self.invocation.finished = self.invocation.leaf_reached = True
             self.restore_sigterm = _nothing_to_restore
             _current_invocations[self.thread] = self.invocation
             return
-        self.invocation.trigger = recorder.start_trigger()
+        self.invocation.trigger = start_trigger(settings)
         _record_contexts_of(root)
         _current_invocations[self.thread] = self.invocation
-        self.restore_sigterm = _install_sigterm(recorder, self.invocation)
+        self.restore_sigterm = _install_sigterm(self.invocation)
 
 
-def _begin(recorder: Recorder, root: Any) -> _Begun | None:
+def _begin(settings: Settings, root: Any) -> _Begun | None:
     if _completion_requested():
         return None
     try:
-        return _Begun(recorder, root)
+        return _Begun(settings, root)
     except Exception as problem:
-        recorder.debug(f"could not instrument the invocation: {problem!r}")
+        settings.debug(f"could not instrument the invocation: {problem!r}")
         return None
 
 
-def _end(recorder: Recorder, begun: _Begun, error: BaseException | None) -> None:
+def _end(begun: _Begun, error: BaseException | None) -> None:
     try:
         if begun.outer is None:
             _current_invocations.pop(begun.thread, None)
@@ -371,15 +374,15 @@ def _end(recorder: Recorder, begun: _Begun, error: BaseException | None) -> None
             _current_invocations[begun.thread] = begun.outer
         begun.restore_sigterm()
     except Exception as problem:
-        recorder.debug(f"could not clean up after the invocation: {problem!r}")
-    finish(recorder, begun.invocation, error)
+        begun.invocation.settings.debug(f"could not clean up after the invocation: {problem!r}")
+    finish(begun.invocation, error)
 
 
-def instrumented_group_class(base: Any, recorder: Recorder, source: SingleCommandSource) -> type:
+def instrumented_group_class(base: Any, host: Host) -> type:
     """A subclass of the app's group class whose `main` records every invocation.
 
     When the author's app has a single command, Typer would have run that
-    command directly; `source.single_command` builds it so that the tool
+    command directly; `host.single_command` builds it so that the tool
     behaves exactly as before, with `telemetry ...` added beside it.
     """
 
@@ -388,13 +391,13 @@ def instrumented_group_class(base: Any, recorder: Recorder, source: SingleComman
         # traceback of the tool's own error shows a single extra line.
         argv_given = kwargs.get("args", args[0] if args else None)
         try:
-            single = source.single_command(list(sys.argv[1:] if argv_given is None else argv_given))
+            single = host.single_command(list(sys.argv[1:] if argv_given is None else argv_given))
         except Exception as problem:
-            recorder.debug(f"could not build the single command: {problem!r}")
+            host.settings.debug(f"could not build the single command: {problem!r}")
             single = None
         # Lists the mounted group last; raises ValueError for a clash made after instrument().
-        source.prepare_mount(self)
-        begun = _begin(recorder, self if single is None else single)
+        host.prepare_mount(self)
+        begun = _begin(host.settings, self if single is None else single)
         if begun is None:
             return (
                 base.main(self, *args, **kwargs) if single is None else single.main(*args, **kwargs)
@@ -408,47 +411,64 @@ def instrumented_group_class(base: Any, recorder: Recorder, source: SingleComman
             error = raised
             raise
         finally:
-            _end(recorder, begun, error)
+            _end(begun, error)
 
     return type(base.__name__, (base,), {"main": main, "__module__": base.__module__})
 
 
-# -- the mounted `telemetry` group ---------------------------------------------------
+# -- the long-running trigger ---------------------------------------------------------
 
 
-def mountable_app(telemetry: Telemetry) -> typer.Typer:
-    """The `telemetry` group that `instrument` mounts: cheap to mount, its commands made on use.
+class Trigger:
+    """A thread that sends pending completed days once the invocation has run long enough.
 
-    Typer builds every mounted group on every run of the tool. This one is
-    built empty, and its commands are made only when it is itself invoked,
-    so that mounting it costs the tool's ordinary commands next to nothing.
-    The hook never records its commands (they carry `TELEMETRY_MARKER`).
+    Only a *long-running* invocation sends: one that has run for
+    `long_running_after` seconds, or one whose command is marked
+    `@telemetry.long_running` (`now()`). The end of the invocation
+    (`cancel()`) makes a waiting thread give up, so short commands never
+    import httpx, never open a socket and never wait. A send already under
+    way is left to finish on its own: the process does not wait for it.
+
+    The thread is a bare `_thread` one: nothing here needs what
+    `threading.Thread` adds (joining, names, excepthook), and a tool that has
+    not imported `threading` is spared its import (about 1 ms) on every
+    invocation that could send. Like a daemon thread, nothing waits for it
+    at exit, and nothing is registered to run at exit.
     """
-    import typer
-    from typer.core import TyperGroup
 
-    class TelemetryGroup(TyperGroup):
-        def make_context(
-            self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
-        ) -> Any:
-            if not self.commands:
-                from ._cli import commands_app  # the commands load only when used
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._cancelled = False
+        # Held until `now()` or `cancel()` releases it; the thread waits on it.
+        self._wake = _thread.allocate_lock()
+        self._wake.acquire()
+        _thread.start_new_thread(self._run, ())
 
-                self.commands.update(typer.main.get_group(commands_app(telemetry)).commands)
-            if parent is not None and info_name:
-                # The words the user typed to reach the group, wherever the
-                # author mounted it: what the messages tell the user to type.
-                words, outer = [info_name], parent
-                while outer.parent is not None:
-                    words.append(outer.info_name or "")
-                    outer = outer.parent
-                telemetry.group_name = " ".join(reversed(words))
-            return super().make_context(info_name, args, parent, **extra)
+    def now(self) -> None:
+        with contextlib.suppress(RuntimeError):  # already released: once is enough
+            self._wake.release()
 
-    setattr(TelemetryGroup, TELEMETRY_MARKER, True)
-    return typer.Typer(
-        cls=TelemetryGroup,
-        help=f"Show or change {telemetry.name}'s anonymous usage telemetry.",
-        no_args_is_help=True,
-        add_completion=False,
-    )
+    def cancel(self) -> None:
+        self._cancelled = True
+        self.now()
+
+    def _run(self) -> None:
+        try:
+            self._wake.acquire(True, min(self._settings.long_running_after, _thread.TIMEOUT_MAX))
+            if self._cancelled:
+                return
+            from ._delivery import flush
+
+            flush(self._settings, timeout=SEND_TIMEOUT_SECONDS)
+        except Exception as problem:  # a thread's error must never surface
+            self._settings.debug(f"sending failed: {problem!r}")
+
+
+def start_trigger(settings: Settings) -> Trigger | None:
+    """The trigger of a new invocation, if it could send at all (cheap when it could not)."""
+    if not settings.has_destination():
+        return None
+    by_environment = decided_by_environment(settings.env_prefix, os.environ)
+    if by_environment is not None and not by_environment.enabled:
+        return None
+    return Trigger(settings)

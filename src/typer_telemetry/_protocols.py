@@ -1,34 +1,26 @@
-"""What the hook expects of the Telemetry facade, for the type checker only.
+"""What the hook is handed by the wiring, for the type checker only.
 
 Never imported at run time: every instrumented run loads `_hook`, and these
-classes would make it bigger to load for nothing.
+classes would make it bigger to load for nothing. The hook depends on this
+interface, not on the facade that implements it (`_telemetry.Mount`).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
+
+from ._settings import Settings
 
 
-class Recorder(Protocol):
-    """What the hook hands a finished invocation to (the Telemetry facade)."""
+class Host(Protocol):
+    """The instrumented app as the hook sees it: its settings now, and what to run."""
 
-    def record_invocation(
-        self,
-        command: str,
-        outcome: str,
-        error_class: str,
-        flags: tuple[str, ...],
-        duration_ms: float,
-    ) -> None: ...
+    settings: Settings
 
-    def debug(self, message: str) -> None: ...
-
-    def start_trigger(self) -> Trigger | None:
-        """The long-running trigger for a new invocation, if this one could send."""
+    def single_command(self, argv: list[str]) -> Any | None:
+        """The command a one-command app runs in place of its group, else None."""
         ...
 
-
-class Trigger(Protocol):
-    def now(self) -> None: ...
-
-    def cancel(self) -> None: ...
+    def prepare_mount(self, group: Any) -> None:
+        """Called as the root group starts: lists the mounted group last, refuses a late clash."""
+        ...
