@@ -14,14 +14,15 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 
 from ._checks import (
+    COMMAND_EVENT,
     MAX_COUNT,
     OUTCOMES,
+    RUNNERS,
     SchemaError,
-    is_command_path,
+    check_properties,
     is_day,
     is_duration,
     is_error_class,
-    is_flag_list,
     is_outcome,
     is_platform_token,
     is_tool_name,
@@ -29,7 +30,9 @@ from ._checks import (
     is_version,
 )
 
-SCHEMA_VERSION = 1
+# 2: every record names its event and carries its values under `properties`
+# (version 1 had only command records, with `command` and `flags` at the top).
+SCHEMA_VERSION = 2
 
 # Upper bounds (milliseconds) of the fixed duration buckets; a last, open bucket
 # holds everything slower. Fixed bounds make rollups mergeable across processes
@@ -83,83 +86,160 @@ class Field:
         self.check = check
 
 
+def _is_event_name(value: object) -> bool:
+    if value == COMMAND_EVENT:
+        return True
+    from ._events import is_event_name
+
+    return is_event_name(value)
+
+
+def _is_properties(value: object) -> bool:
+    return isinstance(value, dict) and all(isinstance(name, str) for name in value)
+
+
 ROLLUP_FIELDS: tuple[Field, ...] = (
     Field(
         "day",
         "string",
-        "The UTC day the invocations ended on.",
+        "The UTC day the events happened on (for a command, the day it ended).",
         "`YYYY-MM-DD`",
         is_day,
     ),
     Field(
-        "command",
+        "event",
         "string",
-        "The command path without the program name, e.g. `db migrate`; "
-        "empty for the tool's root command. Command names come from the tool's code, "
-        "never from what was typed as an argument.",
-        "0 to 8 names of `[A-Za-z0-9][A-Za-z0-9_.:-]*`, at most 64 characters each",
-        is_command_path,
+        "`command` for an invocation of one of the tool's commands; otherwise the name of an "
+        "event the tool declared itself (its own TELEMETRY.md lists them).",
+        "`command`, or 1 to 64 characters of `[a-z][a-z0-9_]*`",
+        _is_event_name,
+    ),
+    Field(
+        "properties",
+        "object",
+        "What the events had in common besides their ending: for `command`, the command path "
+        "and the options given; for the tool's own events, the values of their declared "
+        "fields; and the built-in signals the tool turned on (see the next table).",
+        "only the properties listed below, or the fields the event declares",
+        _is_properties,
     ),
     Field(
         "outcome",
         "string",
-        "How the invocation ended.",
+        "How the events ended.",
         "one of " + ", ".join(f"`{outcome}`" for outcome in OUTCOMES),
         is_outcome,
     ),
     Field(
         "error_class",
         "string",
-        "The class name of the exception that ended the invocation (`ValueError`, "
+        "The class name of the exception that ended them (`ValueError`, "
         "`NoSuchOption`, `KeyboardInterrupt`), or `SIGTERM`; never its message or traceback. "
         "Empty on success.",
         "empty, or a Python identifier of at most 100 ASCII characters",
         is_error_class,
     ),
     Field(
-        "flags",
-        "list of strings",
-        "The canonical long names of the options given on the command line, at every level "
-        "of the command path (`--force`, even when typed as `-f`); names only, never values.",
-        "sorted, unique, at most 32 names of the form `--name`",
-        is_flag_list,
-    ),
-    Field(
         "count",
         "integer",
-        "How many invocations share this day, command, outcome, error class and flag set.",
+        "How many events share this day, event, properties, outcome and error class.",
         "1 to 2^53",
         _is_count,
     ),
     Field(
         "duration_ms_sum",
         "number",
-        "Total wall time of those invocations, in milliseconds.",
+        "Total duration of those events that were timed, in milliseconds (every command is; "
+        "0 when none was).",
         "finite, at least 0",
         is_duration,
     ),
     Field(
         "duration_ms_min",
         "number",
-        "The shortest of those invocations, in milliseconds.",
+        "The shortest of those timed, in milliseconds (0 when none was).",
         "finite, at least 0",
         is_duration,
     ),
     Field(
         "duration_ms_max",
         "number",
-        "The longest of those invocations, in milliseconds.",
+        "The longest of those timed, in milliseconds (0 when none was).",
         "finite, at least 0",
         is_duration,
     ),
     Field(
         "duration_ms_buckets",
         "list of integers",
-        "How many invocations fell in each fixed duration bucket (upper bounds in ms: "
+        "How many timed events fell in each fixed duration bucket (upper bounds in ms: "
         + ", ".join(str(bound) for bound in DURATION_BUCKET_BOUNDS_MS)
-        + ", then everything slower); enough to estimate the median and the 95th percentile.",
+        + ", then everything slower); enough to estimate the median and the 95th percentile. "
+        "They add up to the number of timed events: `count` for commands.",
         f"exactly {DURATION_BUCKET_COUNT} counts",
         _is_buckets,
+    ),
+)
+
+
+PROPERTY_FIELDS: tuple[Field, ...] = (
+    Field(
+        "command",
+        "string",
+        "`command` events: the command path without the program name, e.g. `db migrate`; "
+        "empty for the tool's root command. Command names come from the tool's code, "
+        "never from what was typed as an argument.",
+        "0 to 8 names of `[A-Za-z0-9][A-Za-z0-9_.:-]*`, at most 64 characters each",
+        lambda value: True,
+    ),
+    Field(
+        "flags",
+        "list of strings",
+        "`command` events: the canonical long names of the options given on the command line, "
+        "at every level of the command path (`--force`, even when typed as `-f`); names only, "
+        "never values.",
+        "sorted, unique, at most 32 names of the form `--name`",
+        lambda value: True,
+    ),
+    Field(
+        "runner",
+        "string",
+        "Only if the tool turned on the `runner` signal: who ran the tool, judged from this "
+        "process alone (see docs/signals.md).",
+        "one of " + ", ".join(f"`{runner}`" for runner in RUNNERS),
+        lambda value: True,
+    ),
+    Field(
+        "agent",
+        "string",
+        "Only with the `runner` signal: the coding agent or MCP client that ran the tool, from "
+        "a documented list (docs/signals.md); empty when none did.",
+        "empty, a name of the documented list, or `other`",
+        lambda value: True,
+    ),
+    Field(
+        "project_id",
+        "string",
+        "Only if the tool turned on the `project` signal: a salted hash of the project folder "
+        "the tool ran in, telling projects apart without naming them. The salt is random, "
+        "made on this machine and never sent; the folder's path is never sent.",
+        "32 hex digits",
+        lambda value: True,
+    ),
+    Field(
+        "sample_rate",
+        "number",
+        "Only if the tool records a sample of its processes: the share of processes recorded, "
+        "so that counts can be scaled back (count / sample_rate).",
+        "above 0, at most 1",
+        lambda value: True,
+    ),
+    Field(
+        "(a declared field)",
+        "string or boolean",
+        "The tool's own events: each field the event declares, as one of its declared values "
+        "(or `other`), a bucket label such as `10-100`, or true/false.",
+        "only what the declaration allows (the tool's TELEMETRY.md lists it)",
+        lambda value: True,
     ),
 )
 
@@ -246,9 +326,7 @@ _ROLLUP_BY_NAME = {field.name: field for field in ROLLUP_FIELDS}
 _ENVELOPE_BY_NAME = {field.name: field for field in ENVELOPE_FIELDS}
 
 
-def _validate(
-    values: Mapping[str, object], fields: Mapping[str, Field], what: str
-) -> dict[str, object]:
+def _check(values: Mapping[str, object], fields: Mapping[str, Field], what: str) -> None:
     extra = set(values) - set(fields)
     if extra:
         raise SchemaError(f"{what} has fields outside the schema: {sorted(extra)}")
@@ -258,29 +336,35 @@ def _validate(
     for name, field in fields.items():
         if not field.check(values[name]):
             raise SchemaError(f"{what} field {name!r} is outside its limits ({field.limits})")
-    return {name: values[name] for name in fields}
 
 
-def validate_rollup_record(values: Mapping[str, object]) -> dict[str, object]:
-    """Return the record with its fields in schema order, or raise SchemaError."""
-    record = _validate(values, _ROLLUP_BY_NAME, "rollup record")
-    buckets = record["duration_ms_buckets"]
-    assert isinstance(buckets, list)
-    if sum(buckets) != record["count"]:
-        raise SchemaError("rollup record buckets do not add up to its count")
-    minimum, maximum = record["duration_ms_min"], record["duration_ms_max"]
-    assert isinstance(minimum, (int, float))
-    assert isinstance(maximum, (int, float))
+def check_record(values: Mapping[str, object]) -> None:
+    """Raise SchemaError unless `values` is a rollup record (as stored and sent) of the schema."""
+    _check(values, _ROLLUP_BY_NAME, "rollup record")
+    properties = values["properties"]
+    assert isinstance(properties, dict)
+    check_properties(str(values["event"]), properties)
+    buckets = values["duration_ms_buckets"]
+    count = values["count"]
+    assert isinstance(buckets, list) and isinstance(count, int)
+    timed = sum(buckets)
+    if values["event"] == COMMAND_EVENT and timed != count:
+        raise SchemaError("a command record's buckets do not add up to its count")
+    if timed > count:
+        raise SchemaError("a rollup record has more timed events than events")
+    minimum, maximum = values["duration_ms_min"], values["duration_ms_max"]
+    assert isinstance(minimum, (int, float)) and isinstance(maximum, (int, float))
     if minimum > maximum:
         raise SchemaError("rollup record minimum exceeds its maximum")
-    if record["outcome"] == "success" and record["error_class"] != "":
+    if timed == 0 and (values["duration_ms_sum"] or minimum or maximum):
+        raise SchemaError("a rollup record without timed events has durations")
+    if values["outcome"] == "success" and values["error_class"] != "":
         raise SchemaError("a successful rollup record carries an error class")
-    return record
 
 
-def validate_envelope(values: Mapping[str, object]) -> dict[str, object]:
-    """Return the envelope with its fields in schema order, or raise SchemaError."""
-    return _validate(values, _ENVELOPE_BY_NAME, "envelope")
+def check_envelope(values: Mapping[str, object]) -> None:
+    """Raise SchemaError unless `values` is an envelope of the schema."""
+    _check(values, _ENVELOPE_BY_NAME, "envelope")
 
 
 def bucket_index(duration_ms: float) -> int:
@@ -305,9 +389,13 @@ def field_tables_markdown() -> str:
     lines = [
         f"Schema version {SCHEMA_VERSION}.",
         "",
-        "### Each rollup record (one per day, command, outcome, error class and flag set)",
+        "### Each rollup record (one per day, event, properties, outcome and error class)",
         "",
         *table(ROLLUP_FIELDS),
+        "",
+        "### The properties a record may carry",
+        "",
+        *table(PROPERTY_FIELDS),
         "",
         "### The envelope sent with each batch of records",
         "",

@@ -29,42 +29,51 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import _journal
-from ._checks import MAX_COUNT, SchemaError, is_day, validate_observation
+from ._checks import MAX_COUNT, SchemaError, is_day
 from ._files import (
-    O_CLOEXEC,
-    O_NOFOLLOW,
-    O_NONBLOCK,
     LockUnavailable,
-    UnsafeFile,
-    check_private,
-    ensure_private_dir,
     is_leftover_temporary,
-    open_folder,
     open_lock_file,
-    read_small_file,
     remove_leftover_temporaries,
-    try_locked_file,
+    try_lock,
     wait_lock,
     write_private_file,
 )
-from ._journal import DROPPED_NAME, JOURNAL_NAME, MAX_JOURNAL_BYTES, Observation
-from ._schema import DURATION_BUCKET_COUNT, bucket_index, validate_rollup_record
+from ._paths import (
+    DROPPED_NAME,
+    FOLD_LOCK_NAME,
+    JOURNAL_NAME,
+    O_CLOEXEC,
+    O_NOFOLLOW,
+    O_NONBLOCK,
+    ROLLUP_NAME,
+    UnsafeFile,
+    check_private,
+    ensure_private_dir,
+    open_folder,
+    read_small_file,
+)
+from ._records import Record, properties_from_json, upgrade_version_1
+from ._schema import DURATION_BUCKET_COUNT, bucket_index
 
-ROLLUP_NAME = "rollup.json"
-LOCK_NAME = "compact.lock"
+if TYPE_CHECKING:
+    from ._records import Key
+
 _SEGMENT = r"segment-(\d{1,18})\.log\Z"
 
 ROLLUP_FORMAT = "typer-telemetry-rollup"
-ROLLUP_VERSION = 1
+ROLLUP_VERSION = 2
+# Files of version 1 (command records only) are read and rewritten as version 2.
+READABLE_ROLLUP_VERSIONS = (1, 2)
 
 # Limits, documented in TELEMETRY.md and docs/design.md.
 MAX_PENDING_DAYS = 30
 MAX_KEYS_PER_DAY = 256
 # The largest rollup record the schema allows, as written: 8 command names
-# and 32 flags of the longest names, counts near MAX_COUNT (about 3.4 KB; a
-# test checks it).
-MAX_RECORD_BYTES = 3_500
+# and 32 flags of the longest names, or 16 declared fields of the longest
+# names and values, with every signal, counts near MAX_COUNT (about 3.6 KB;
+# a test checks it).
+MAX_RECORD_BYTES = 4_000
 # A rollup at the limits must always be readable back: refused as too large,
 # it would be set aside whole. Days are kept from 30 before today to 30 after
 # it (see `Rollup.prune`), each with at most MAX_KEYS_PER_DAY records, plus a
@@ -75,7 +84,10 @@ SEGMENT_LOCK_TIMEOUT_SECONDS = 0.5
 LOCK_WAIT_SECONDS = 2.0
 MAX_SEGMENT_NUMBER = 10**18 - 1  # segment names hold at most 18 digits
 
-Key = tuple[str, str, str, str, tuple[str, ...]]
+# A journal is at most 1 MiB (the recorder's limit), a little more under
+# concurrent appends; a segment larger than this is not ours to read whole.
+MAX_SEGMENT_BYTES = 2 * 1024 * 1024
+
 if TYPE_CHECKING:
     from typing import TypeVar
 
@@ -83,6 +95,8 @@ if TYPE_CHECKING:
 
 
 class _Aggregate:
+    """The running statistics of one key: events counted, and the durations of those timed."""
+
     __slots__ = ("buckets", "count", "maximum", "minimum", "total")
 
     def __init__(self) -> None:
@@ -92,40 +106,84 @@ class _Aggregate:
         self.maximum = 0.0
         self.buckets = [0] * DURATION_BUCKET_COUNT
 
-    def add_one(self, duration_ms: float) -> None:
+    def add_one(self, duration_ms: float | None) -> None:
         self.count += 1
+        if duration_ms is None:
+            return
         self.total += duration_ms
         self.minimum = min(self.minimum, duration_ms)
         self.maximum = max(self.maximum, duration_ms)
         self.buckets[bucket_index(duration_ms)] += 1
 
-    def add_record(self, record: dict[str, object]) -> None:
-        self.count += int(record["count"])  # type: ignore[call-overload]
-        self.total += float(record["duration_ms_sum"])  # type: ignore[arg-type]
-        self.minimum = min(self.minimum, float(record["duration_ms_min"]))  # type: ignore[arg-type]
-        self.maximum = max(self.maximum, float(record["duration_ms_max"]))  # type: ignore[arg-type]
-        buckets = record["duration_ms_buckets"]
-        assert isinstance(buckets, list)
-        self.buckets = [mine + theirs for mine, theirs in zip(self.buckets, buckets, strict=True)]
+    def add_record(self, record: Record) -> None:
+        self.count += record.count
+        if record.timed:
+            self.total += record.duration_ms_sum
+            self.minimum = min(self.minimum, record.duration_ms_min)
+            self.maximum = max(self.maximum, record.duration_ms_max)
+            self.buckets = [
+                mine + theirs
+                for mine, theirs in zip(self.buckets, record.duration_ms_buckets, strict=True)
+            ]
+
+    def subtract(self, record: Record) -> None:
+        """Take a sent record's events out (fewer than this holds)."""
+        self.count -= record.count
+        self.total = max(0.0, self.total - record.duration_ms_sum)
+        self.buckets = [
+            max(0, mine - theirs)
+            for mine, theirs in zip(self.buckets, record.duration_ms_buckets, strict=True)
+        ]
+        # Minimum and maximum cannot be taken apart; the remainder keeps the wider range.
+
+    def record(self, key: Key) -> Record:
+        timed = sum(self.buckets) > 0
+        return Record(
+            *key,
+            count=self.count,
+            duration_ms_sum=round(self.total, 3) if timed else 0.0,
+            duration_ms_min=round(self.minimum, 3) if timed else 0.0,
+            duration_ms_max=round(self.maximum, 3) if timed else 0.0,
+            duration_ms_buckets=tuple(self.buckets),
+        )
+
+
+class InFlight:
+    """A batch noted before it was sent, not yet seen accepted: sent again exactly as it was."""
+
+    __slots__ = ("day", "idempotency_key", "records")
+
+    def __init__(self, day: str, idempotency_key: str, records: Sequence[Record]) -> None:
+        self.day = day
+        self.idempotency_key = idempotency_key
+        self.records = tuple(records)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "day": self.day,
+            "idempotency_key": self.idempotency_key,
+            "records": [record.to_json() for record in self.records],
+        }
 
 
 class Rollup:
-    """The folded state: aggregates per key, records dropped per day, segments folded."""
+    """The folded state: aggregates per key, events dropped per day, segments folded."""
 
-    def __init__(self, merged_through: int = 0) -> None:
-        self.merged_through = merged_through
+    def __init__(self, folded_through: int = 0) -> None:
+        # The number of the last journal segment folded in (see docs/design.md).
+        self.folded_through = folded_through
         # Change keys only through `_slot`, `_forget` and `prune`, which keep
         # `_keys_per_day` in step: the per-day limit is then checked in constant
         # time, and folding a full store stays linear in its records.
         self.aggregates: dict[Key, _Aggregate] = {}
         self._keys_per_day: dict[str, int] = {}
         self.dropped: dict[str, int] = {}
-        # The batch being sent: (day, idempotency key, records), still counted in
-        # `aggregates`. Noted before it leaves, so that a batch whose answer was
-        # lost goes out again exactly as it was, under its key, even if more of
-        # that day arrived since: merged into a new batch under a new key, a
-        # receiver that did store the first one would count it twice.
-        self.in_flight: tuple[str, str, list[dict[str, object]]] | None = None
+        # The batch being sent, still counted in `aggregates`. Noted before it
+        # leaves, so that a batch whose answer was lost goes out again exactly
+        # as it was, under its key, even if more of that day arrived since:
+        # merged into a new batch under a new key, a receiver that did store
+        # the first one would count it twice.
+        self.in_flight: InFlight | None = None
 
     def _slot(self, key: Key) -> _Aggregate | None:
         aggregate = self.aggregates.get(key)
@@ -148,57 +206,43 @@ class Rollup:
         else:
             del self._keys_per_day[day]
 
-    def add_observation(self, values: dict[str, object]) -> None:
-        key = _key_of(values)
-        slot = self._slot(key)
+    def add_event(self, event: JournalEvent) -> None:
+        slot = self._slot(event.key)
         if slot is None:
-            self.dropped[key[0]] = self.dropped.get(key[0], 0) + 1
+            self.dropped[event.key[0]] = self.dropped.get(event.key[0], 0) + 1
             return
-        duration = values["duration_ms"]
-        assert isinstance(duration, (int, float))
-        slot.add_one(float(duration))
+        slot.add_one(event.duration_ms)
+
+    def add_drop(self, day: str) -> None:
+        self.dropped[day] = self.dropped.get(day, 0) + 1
 
     def add_line(self, line: bytes) -> bool:
-        """Fold one journal line (an invocation, or a counted drop); False if outside the schema."""
-        values = _parse_observation(line)
-        if values is not None:
-            self.add_observation(values)
-            return True
-        day = _parse_dropped(line)
-        if day is None:
+        """Fold one journal line (an event, or a counted drop); False if outside the schema."""
+        entry = parse_journal_line(line)
+        if entry is None:
             return False
-        self.dropped[day] = self.dropped.get(day, 0) + 1
+        if isinstance(entry, str):
+            self.add_drop(entry)
+        else:
+            self.add_event(entry)
         return True
 
-    def add_record(self, record: dict[str, object]) -> None:
-        key = _key_of(record)
-        slot = self._slot(key)
+    def add_record(self, record: Record) -> None:
+        slot = self._slot(record.key)
         if slot is None:
-            count = record["count"]
-            assert isinstance(count, int)
-            self.dropped[key[0]] = self.dropped.get(key[0], 0) + count
+            self.dropped[record.day] = self.dropped.get(record.day, 0) + record.count
             return
         slot.add_record(record)
 
-    def subtract(self, record: dict[str, object]) -> None:
+    def subtract(self, record: Record) -> None:
         """Take a sent record out; whatever arrived for the same key since stays pending."""
-        key = _key_of(record)
-        aggregate = self.aggregates.get(key)
+        aggregate = self.aggregates.get(record.key)
         if aggregate is None:
             return
-        count = record["count"]
-        assert isinstance(count, int)
-        if aggregate.count <= count:
-            self._forget(key)
+        if aggregate.count <= record.count:
+            self._forget(record.key)
             return
-        buckets = record["duration_ms_buckets"]
-        assert isinstance(buckets, list)
-        aggregate.count -= count
-        aggregate.total = max(0.0, aggregate.total - float(record["duration_ms_sum"]))  # type: ignore[arg-type]
-        aggregate.buckets = [
-            max(0, mine - theirs) for mine, theirs in zip(aggregate.buckets, buckets, strict=True)
-        ]
-        # Minimum and maximum cannot be taken apart; the remainder keeps the wider range.
+        aggregate.subtract(record)
 
     def prune(self, today: str) -> bool:
         """Forget days outside the kept window around `today`; True if any were.
@@ -228,35 +272,35 @@ class Rollup:
             self.dropped[today] = self.dropped.get(today, 0) + future_count
         return bool(old_keys or future_keys or old_days)
 
-    def records(self) -> list[dict[str, object]]:
-        """The rollup records, in schema field order, sorted by day then key."""
-        result = []
-        for key in sorted(self.aggregates):
-            aggregate = self.aggregates[key]
-            day, command, outcome, error_class, flags = key
-            result.append(
-                {
-                    "day": day,
-                    "command": command,
-                    "outcome": outcome,
-                    "error_class": error_class,
-                    "flags": list(flags),
-                    "count": aggregate.count,
-                    "duration_ms_sum": round(aggregate.total, 3),
-                    "duration_ms_min": round(aggregate.minimum, 3),
-                    "duration_ms_max": round(aggregate.maximum, 3),
-                    "duration_ms_buckets": list(aggregate.buckets),
-                }
-            )
-        return result
+    def records(self) -> list[Record]:
+        """The rollup records, sorted by day, then event, properties, outcome, error class."""
+        return [
+            self.aggregates[key].record(key) for key in sorted(self.aggregates, key=_sort_key)
+        ]
 
 
-_HEADER_START = b'{"format":"typer-telemetry-rollup","version":1,'
+def _sort_key(key: Key) -> tuple[object, ...]:
+    # Property values mix strings, flags, lists and numbers: compare their text.
+    day, event, properties, outcome, error_class = key
+    return (day, event, repr(properties), outcome, error_class)
+
+
+class JournalEvent:
+    """One event as a journal line holds it: what it is counted under, and its duration."""
+
+    __slots__ = ("duration_ms", "key")
+
+    def __init__(self, key: Key, duration_ms: float | None) -> None:
+        self.key = key
+        self.duration_ms = duration_ms
+
+
+_HEADER_START = b'{"format":"typer-telemetry-rollup","version":2,'
 _HEADER_END = b',"records":['
 _RECORD_START = b'{"day":"'
 
 
-# What a rollup file that is not ours, or not of this version, makes parsing raise.
+# What a rollup file that is not ours, or not of a version we read, makes parsing raise.
 _UNUSABLE = (ValueError, KeyError, TypeError, AttributeError, RecursionError)
 
 
@@ -268,15 +312,16 @@ def _rollup_from(data: bytes) -> Rollup:
     if (
         not isinstance(document, dict)
         or document.get("format") != ROLLUP_FORMAT
-        or document.get("version") != ROLLUP_VERSION
+        or document.get("version") not in READABLE_ROLLUP_VERSIONS
     ):
-        raise SchemaError("not a rollup file of this version")
-    merged_through = document["merged_through"]
-    if not isinstance(merged_through, int) or not 0 <= merged_through < MAX_SEGMENT_NUMBER:
+        raise SchemaError("not a rollup file of a version this library reads")
+    # `merged_through` is what version 1 files call it.
+    folded_through = document.get("folded_through", document.get("merged_through"))
+    if not isinstance(folded_through, int) or not 0 <= folded_through < MAX_SEGMENT_NUMBER:
         raise SchemaError("bad segment number")
-    rollup = Rollup(merged_through=merged_through)
+    rollup = Rollup(folded_through=folded_through)
     for record in document["records"]:
-        rollup.add_record(validate_rollup_record(record))
+        rollup.add_record(Record.from_json(record))
     for day, count in dict(document.get("dropped", {})).items():
         # Only schema days and plausible counts: the file may have been edited.
         if is_day(day) and isinstance(count, int) and 0 < count <= MAX_COUNT:
@@ -351,64 +396,81 @@ def _end_of_day(data: bytes, low: int, high: int, marker: bytes) -> int:
             high = middle
 
 
-def _parse_journal_line(line: bytes) -> dict[str, object] | str | None:
-    """A journal line's invocation, or the day of a counted drop; None if outside the schema."""
-    values = _parse_observation(line)
-    return values if values is not None else _parse_dropped(line)
+def parse_journal_line(line: bytes) -> JournalEvent | str | None:
+    """A journal line's event, or the day of a counted drop; None if outside the schema.
 
-
-def _key_of(values: dict[str, object]) -> Key:
-    flags = values["flags"]
-    assert isinstance(flags, list)
-    return (
-        str(values["day"]),
-        str(values["command"]),
-        str(values["outcome"]),
-        str(values["error_class"]),
-        tuple(str(flag) for flag in flags),
-    )
-
-
-def _parse_dropped(line: bytes) -> str | None:
-    """The day of a `{"dropped":"<day>"}` line (a record counted as dropped), else None."""
-    prefix = b'{"dropped":"'
-    if not line.startswith(prefix) or len(line) != len(prefix) + 12 or not line.endswith(b'"}'):
-        return None
-    day = line[len(prefix) : -2].decode("ascii", "replace")
-    return day if is_day(day) else None
-
-
-def _parse_observation(line: bytes) -> dict[str, object] | None:
+    Lines of version 1 (a command invocation with `command` and `flags` at
+    the top, written before events existed) are read as `command` events.
+    """
+    day = _parse_dropped(line)
+    if day is not None:
+        return day
     import json
 
     try:
         values = json.loads(line)
     except (ValueError, RecursionError):
         return None
-    if not isinstance(values, dict) or set(values) != {
-        "day",
-        "command",
-        "outcome",
-        "error_class",
-        "flags",
-        "duration_ms",
-    }:
+    if not isinstance(values, dict):
         return None
+    if "event" not in values and "command" in values:
+        values = upgrade_version_1(values)
+    if set(values) != _JOURNAL_FIELDS:
+        return None
+    from ._checks import check_observation
+
     try:
-        flags = values["flags"]
-        if not isinstance(flags, list):
+        properties = values["properties"]
+        if not isinstance(properties, dict):
             return None
-        validate_observation(
+        duration_ms = values["duration_ms"]
+        event = _LineEvent(
             values["day"],
-            values["command"],
+            values["event"],
+            properties_from_json(properties),
             values["outcome"],
             values["error_class"],
-            flags,
-            values["duration_ms"],
+            duration_ms,
         )
+        check_observation(event)
     except (SchemaError, TypeError):
         return None
-    return values
+    key: Key = (event.day, event.event, event.properties, event.outcome, event.error_class)
+    return JournalEvent(key, None if duration_ms is None else float(duration_ms))
+
+
+_JOURNAL_FIELDS = frozenset({"day", "event", "properties", "outcome", "error_class", "duration_ms"})
+
+
+class _LineEvent:
+    """A journal line's fields, in the shape `check_observation` checks."""
+
+    __slots__ = ("day", "duration_ms", "error_class", "event", "outcome", "properties")
+
+    def __init__(
+        self,
+        day: object,
+        event: object,
+        properties: object,
+        outcome: object,
+        error_class: object,
+        duration_ms: object,
+    ) -> None:
+        self.day = day
+        self.event = event
+        self.properties = properties
+        self.outcome = outcome
+        self.error_class = error_class
+        self.duration_ms = duration_ms
+
+
+def _parse_dropped(line: bytes) -> str | None:
+    """The day of a `{"dropped":"<day>"}` line (an event counted as dropped), else None."""
+    prefix = b'{"dropped":"'
+    if not line.startswith(prefix) or len(line) != len(prefix) + 12 or not line.endswith(b'"}'):
+        return None
+    day = line[len(prefix) : -2].decode("ascii", "replace")
+    return day if is_day(day) else None
 
 
 class RollupStore:
@@ -426,28 +488,49 @@ class RollupStore:
     def rollup_path(self) -> Path:
         return self.directory / ROLLUP_NAME
 
-    def append(self, observation: Observation, *, today: str) -> None:
-        """Add one invocation to the journal (what a recorded run does, see `_journal`)."""
-        _journal.append(self.directory, observation, today=today, debug=self._debug)
-
     # -- folding ------------------------------------------------------------
 
-    def fold(self, *, today: str, wait: float) -> bool:
-        """Fold now, waiting at most `wait` seconds for a fold under way; False if it stayed."""
-        return self._with_lock(lambda: self._fold_locked(today), wait) is not None
+    def fold(self, *, today: str, wait: float = 0.0) -> bool:
+        """Fold the journal into the rollup, waiting at most `wait` seconds for a fold under way.
 
-    def compact(self, *, today: str) -> bool:
-        """Fold the journal into the rollup; False when another process is folding."""
+        False when no fold happened (another process held the lock all along,
+        or the folder cannot be made). Only the days the journal changes are
+        parsed (see `_split_rollup`).
+        """
         try:
             ensure_private_dir(self.directory)
         except OSError as error:
             self._debug(f"cannot create the store folder: {error}")
             return False
-        with try_locked_file(self.directory / LOCK_NAME) as taken:
-            if not taken:
-                return False
-            self._fold_locked(today)
-            return True
+        return self._with_lock(lambda: self._fold_changed_days(today), wait) is not None
+
+    def _fold_changed_days(self, today: str) -> None:
+        """Under the lock: fold, parsing and checking only the days the segments or pruning change.
+
+        The other days' lines are written back byte for byte. A fold then
+        costs about what the journal holds, not what the store holds: at the
+        limits (30 days of 256 records) a full parse takes several times
+        longer than the fold itself. Every reader that uses records (status,
+        sending) parses the whole file and checks every record.
+        """
+        rollup, kept = self._load_split()
+        rollup, folded = self._fold_segments(rollup, kept, today)
+        pruned = rollup.prune(today)
+        if folded or pruned:
+            self._write_rollup(rollup, kept)
+        self._remove_all(folded)
+
+    def _update(self, today: str, change: Callable[[Rollup], bool]) -> Rollup:
+        """Under the lock: the whole rollup (every day parsed and checked), folded and
+        pruned, with `change` applied (True if it changed anything); written if changed."""
+        rollup = self._load_whole(set_aside_if_bad=True)
+        rollup, folded = self._fold_segments(rollup, {}, today)
+        pruned = rollup.prune(today)
+        changed = change(rollup)
+        if folded or pruned or changed:
+            self._write_rollup(rollup)
+        self._remove_all(folded)
+        return rollup
 
     def _segments(self) -> list[tuple[int, Path]]:
         found = []
@@ -457,34 +540,25 @@ class RollupStore:
                 found.append((int(match.group(1)), Path(entry.path)))
         return sorted(found)
 
-    def _compact_locked(self, today: str, sent: Sequence[dict[str, object]] = ()) -> Rollup:
-        """Fold, drop expired days, take out `sent` records; the whole rollup, every day parsed."""
-        return self._fold_locked(today, sent, whole=True)[0]
+    def _fold_segments(
+        self, rollup: Rollup, kept: dict[str, bytes], today: str
+    ) -> tuple[Rollup, list[Path]]:
+        """Move the journal aside as a segment and add every unfolded segment to `rollup`.
 
-    def _fold_locked(
-        self, today: str, sent: Sequence[dict[str, object]] = (), *, whole: bool = False
-    ) -> tuple[Rollup, dict[str, bytes]]:
-        """Fold unfolded segments, drop expired days, take out `sent` records; write if changed.
-
-        Returns the rollup and the record lines of the days left unparsed
-        (see `_split_rollup`): unless `whole`, only the days that the
-        segments, `sent` or pruning change are parsed and checked; the other
-        days' lines are written back byte for byte. A fold then costs about
-        what the journal holds, not what the store holds: at the limits (30
-        days of 256 records) a full parse takes several times longer than
-        the fold itself. Every reader that uses records (status, sending)
-        parses the whole file and checks every record.
+        Returns the rollup (a fresh one if a kept day turned out unusable and
+        the file was set aside) and the segments folded, to delete once the
+        rollup is written. Days of `kept` that the segments or pruning touch
+        are parsed into the rollup first.
         """
-        rollup, kept = self._load_for_folding(whole=whole)
         # Only a process holding this lock writes the rollup: any temporary
         # file now is what a killed writer left behind.
         remove_leftover_temporaries(self.rollup_path)
         segments = self._segments()
         for number, path in segments:
-            if number <= rollup.merged_through:  # folded before a crash; now just garbage
+            if number <= rollup.folded_through:  # folded before a crash; now just garbage
                 self._remove(path)
-        segments = [(number, path) for number, path in segments if number > rollup.merged_through]
-        next_number = max([rollup.merged_through, *(number for number, _ in segments)]) + 1
+        segments = [(number, path) for number, path in segments if number > rollup.folded_through]
+        next_number = max([rollup.folded_through, *(number for number, _ in segments)]) + 1
         for name in (JOURNAL_NAME, DROPPED_NAME):
             try:
                 found = os.stat(self.directory / name, follow_symlinks=False)
@@ -500,45 +574,38 @@ class RollupStore:
                 next_number += 1
 
         folded: list[Path] = []
-        entries: list[dict[str, object] | str] = []  # invocations, and days of counted drops
+        entries: list[JournalEvent | str] = []  # events, and days of counted drops
+        folded_through = rollup.folded_through
         for number, path in segments:
             lines = self._read_segment(path)
             if lines is None:
                 break  # a writer is stuck on it; keep order, fold it next time
             for line in lines:
-                entry = _parse_journal_line(line)
+                entry = parse_journal_line(line)
                 if entry is not None:
                     entries.append(entry)
                 elif line.strip():
                     self._debug("a journal line outside the schema was dropped")
             folded.append(path)
-            merged_through = number
+            folded_through = number
 
         if kept:
-            touched = {str(entry["day"]) for entry in entries if isinstance(entry, dict)}
-            touched.update(str(record["day"]) for record in sent)
+            touched = {entry.key[0] for entry in entries if isinstance(entry, JournalEvent)}
             window = _kept_window(today)
             if window is not None:  # days that pruning drops, or counts as dropped
                 touched.update(day for day in kept if not window[0] <= day <= window[1])
             rollup = self._parse_kept_days(rollup, kept, touched)
         for entry in entries:
             if isinstance(entry, str):
-                rollup.dropped[entry] = rollup.dropped.get(entry, 0) + 1
+                rollup.add_drop(entry)
             else:
-                rollup.add_observation(entry)
-        if folded:
-            rollup.merged_through = merged_through
+                rollup.add_event(entry)
+        rollup.folded_through = max(rollup.folded_through, folded_through)
+        return rollup, folded
 
-        pruned = rollup.prune(today)
-        for record in sent:
-            rollup.subtract(record)
-        if sent:
-            rollup.in_flight = None  # accepted: taken out in the same write
-        if folded or pruned or sent:
-            self._write_rollup(rollup, kept)
-        for path in folded:
+    def _remove_all(self, paths: Iterable[Path]) -> None:
+        for path in paths:
             self._remove(path)
-        return rollup, kept
 
     def _parse_kept_days(
         self, rollup: Rollup, kept: dict[str, bytes], days: Iterable[str]
@@ -549,7 +616,7 @@ class RollupStore:
         try:
             for day in sorted(set(days) & set(kept)):
                 for record in json.loads(b"[" + kept.pop(day) + b"]"):
-                    rollup.add_record(validate_rollup_record(record))
+                    rollup.add_record(Record.from_json(record))
         except _UNUSABLE as error:
             kept.clear()
             return self._bad_rollup(str(error), set_aside=True)
@@ -579,14 +646,12 @@ class RollupStore:
             except LockUnavailable:
                 self._debug(f"{path.name} is still held by a writer; folding it later")
                 return None
-            # Journals are capped at MAX_JOURNAL_BYTES (a little more under
-            # concurrent appends); a bigger one is not ours to read whole.
             chunks = []
             size = 0
-            while size <= 2 * MAX_JOURNAL_BYTES and (chunk := os.read(descriptor, 1 << 16)):
+            while size <= MAX_SEGMENT_BYTES and (chunk := os.read(descriptor, 1 << 16)):
                 chunks.append(chunk)
                 size += len(chunk)
-            if size > 2 * MAX_JOURNAL_BYTES:
+            if size > MAX_SEGMENT_BYTES:
                 self._debug(f"{path.name} is larger than a journal can be; its rest was dropped")
         finally:
             os.close(descriptor)
@@ -603,18 +668,19 @@ class RollupStore:
         except (OSError, ValueError) as error:
             return self._bad_rollup(f"cannot read it ({error})", set_aside_if_bad)
 
-    def _load_rollup(self, *, set_aside_if_bad: bool) -> Rollup:
+    def _load_whole(self, *, set_aside_if_bad: bool) -> Rollup:
+        """The rollup file with every record parsed and checked (an empty one if it is unusable)."""
         data = self._read_rollup(set_aside_if_bad)
         if isinstance(data, Rollup):
             return data
         return self._parse_rollup(data, set_aside_if_bad)
 
-    def _load_for_folding(self, *, whole: bool) -> tuple[Rollup, dict[str, bytes]]:
-        """The rollup to fold into, and the lines of the days not parsed (none if `whole`)."""
+    def _load_split(self) -> tuple[Rollup, dict[str, bytes]]:
+        """The rollup to fold into, its days' record lines left unparsed (see `_split_rollup`)."""
         data = self._read_rollup(set_aside_if_bad=True)
         if isinstance(data, Rollup):
             return data, {}
-        split = None if whole else _split_rollup(data)
+        split = _split_rollup(data)
         if split is None:
             return self._parse_rollup(data, set_aside_if_bad=True), {}
         header, kept = split
@@ -649,16 +715,15 @@ class RollupStore:
         header: dict[str, object] = {
             "format": ROLLUP_FORMAT,
             "version": ROLLUP_VERSION,
-            "merged_through": rollup.merged_through,
+            "folded_through": rollup.folded_through,
             "dropped": dict(sorted(rollup.dropped.items())),
         }
         if rollup.in_flight is not None:
-            day, key, records = rollup.in_flight
-            header["in_flight"] = {"day": day, "idempotency_key": key, "records": records}
+            header["in_flight"] = rollup.in_flight.to_json()
         encode = json.JSONEncoder(separators=(",", ":")).encode
         by_day: dict[str, list[bytes]] = {day: [lines] for day, lines in (kept or {}).items()}
         for record in rollup.records():
-            by_day.setdefault(str(record["day"]), []).append(encode(record).encode("utf-8"))
+            by_day.setdefault(record.day, []).append(encode(record.to_json()).encode("utf-8"))
         lines = [line for day in sorted(by_day) for line in by_day[day]]
         head = encode(header).encode("utf-8")[:-1] + b',"records":['
         body = b"\n" + b",\n".join(lines) if lines else b""
@@ -670,15 +735,15 @@ class RollupStore:
         """Everything pending, folded in memory, without writing anything."""
         if not self.directory.is_dir():
             return Rollup()
-        rollup = self._load_rollup(set_aside_if_bad=False)
-        paths = [path for number, path in self._segments() if number > rollup.merged_through]
+        rollup = self._load_whole(set_aside_if_bad=False)
+        paths = [path for number, path in self._segments() if number > rollup.folded_through]
         paths += [self.journal_path, self.directory / DROPPED_NAME]
         for path in paths:
             for line in _read_lines(path):
                 rollup.add_line(line)
         return rollup
 
-    def pending(self, *, today: str) -> list[dict[str, object]]:
+    def pending(self, *, today: str) -> list[Record]:
         """The rollup records waiting to be sent, exactly as they would be sent."""
         return self.pending_rollup(today=today).records()
 
@@ -686,7 +751,7 @@ class RollupStore:
         """Everything pending (records and drops) as it would be sent, from one read of the store."""
         if self.directory.is_dir():
             try:
-                self.compact(today=today)
+                self.fold(today=today)
             except OSError as error:  # what can be read is still shown
                 self._debug(f"cannot fold the journal now: {error}")
         rollup = self.snapshot()
@@ -696,10 +761,14 @@ class RollupStore:
     def _with_lock(self, action: Callable[[], T], timeout: float = LOCK_WAIT_SECONDS) -> T | None:
         """Run `action` holding the folding lock; None if a stuck process holds it."""
         ensure_private_dir(self.directory)
-        descriptor = open_lock_file(self.directory / LOCK_NAME)
+        descriptor = open_lock_file(self.directory / FOLD_LOCK_NAME)
         try:
             try:
-                wait_lock(descriptor, shared=False, timeout=timeout)
+                if timeout <= 0:
+                    if not try_lock(descriptor, shared=False):
+                        return None
+                else:
+                    wait_lock(descriptor, shared=False, timeout=timeout)
             except LockUnavailable:
                 self._debug("the store is locked by another process; trying later")
                 return None
@@ -707,7 +776,7 @@ class RollupStore:
         finally:
             os.close(descriptor)
 
-    def completed_days(self, *, today: str) -> tuple[int, dict[str, list[dict[str, object]]]]:
+    def completed_days(self, *, today: str) -> tuple[int, dict[str, list[Record]]]:
         """The folded records of every day before `today`, by day, oldest first.
 
         Also the number of the last segment folded into them: records that
@@ -716,38 +785,40 @@ class RollupStore:
         None at all while the clock is unusable (see `Rollup.prune`): which
         days are completed is then unknown.
         """
-        rollup = self._with_lock(lambda: self._compact_locked(today))
-        by_day: dict[str, list[dict[str, object]]] = {}
+        rollup = self._with_lock(lambda: self._update(today, _unchanged))
+        by_day: dict[str, list[Record]] = {}
         if rollup is None or not is_day(today):
             return 0, by_day
         for record in rollup.records():
-            day = str(record["day"])
-            if day < today:
-                by_day.setdefault(day, []).append(record)
-        return rollup.merged_through, by_day
+            if record.day < today:
+                by_day.setdefault(record.day, []).append(record)
+        return rollup.folded_through, by_day
 
-    def remove_sent(self, records: Sequence[dict[str, object]], *, today: str) -> bool:
+    def remove_sent(self, records: Sequence[Record], *, today: str) -> bool:
         """Take out records a receiver accepted (and the batch in flight); False if locked."""
-        return self._with_lock(lambda: self._compact_locked(today, sent=records)) is not None
 
-    def in_flight(self) -> tuple[str, str, list[dict[str, object]]] | None:
-        """The batch a sender noted before sending it and has not seen accepted, if any."""
-        return (
-            self._load_rollup(set_aside_if_bad=False).in_flight if self.directory.is_dir() else None
-        )
-
-    def note_in_flight(
-        self, day: str, key: str, records: Sequence[dict[str, object]], *, today: str
-    ) -> bool:
-        """Note a batch before sending it (under the send lock); False if the store is locked."""
-
-        def note() -> bool:
-            rollup = self._compact_locked(today)
-            rollup.in_flight = (day, key, list(records))
-            self._write_rollup(rollup)
+        def remove(rollup: Rollup) -> bool:
+            for record in records:
+                rollup.subtract(record)
+            rollup.in_flight = None  # accepted: taken out in the same write
             return True
 
-        return self._with_lock(note) is not None
+        return self._with_lock(lambda: self._update(today, remove)) is not None
+
+    def in_flight(self) -> InFlight | None:
+        """The batch a sender noted before sending it and has not seen accepted, if any."""
+        if not self.directory.is_dir():
+            return None
+        return self._load_whole(set_aside_if_bad=False).in_flight
+
+    def note_in_flight(self, batch: InFlight, *, today: str) -> bool:
+        """Note a batch before sending it (under the send lock); False if the store is locked."""
+
+        def note(rollup: Rollup) -> bool:
+            rollup.in_flight = batch
+            return True
+
+        return self._with_lock(lambda: self._update(today, note)) is not None
 
     def dropped(self) -> dict[str, int]:
         return dict(sorted(self.snapshot().dropped.items()))
@@ -772,7 +843,7 @@ class RollupStore:
         try:
             with contextlib.ExitStack() as stack:
                 try:
-                    descriptor = open_lock_file(self.directory / LOCK_NAME)
+                    descriptor = open_lock_file(self.directory / FOLD_LOCK_NAME)
                     stack.callback(os.close, descriptor)
                     wait_lock(descriptor, shared=False, timeout=2.0)
                 except OSError:  # LockUnavailable included
@@ -816,7 +887,11 @@ def holds_usage_data(name: str) -> bool:
     )
 
 
-def _parse_in_flight(value: object) -> tuple[str, str, list[dict[str, object]]] | None:
+def _unchanged(rollup: Rollup) -> bool:
+    return False
+
+
+def _parse_in_flight(value: object) -> InFlight | None:
     """The noted batch of a rollup file; None if there is none or it is unusable."""
     if not isinstance(value, dict):
         return None
@@ -826,17 +901,17 @@ def _parse_in_flight(value: object) -> tuple[str, str, list[dict[str, object]]] 
     if len(key) != 32 or not set(key) <= set("0123456789abcdef"):  # an idempotency_key
         return None
     try:
-        checked = [validate_rollup_record(record) for record in records]
+        checked = [Record.from_json(record) for record in records]
     except (ValueError, TypeError, KeyError, AttributeError):
         return None
-    if not checked or any(record["day"] != day for record in checked):
+    if not checked or any(record.day != day for record in checked):
         return None
-    return day, key, checked
+    return InFlight(day, key, checked)
 
 
 def _read_lines(path: Path) -> Iterable[bytes]:
     try:
-        return read_small_file(path, MAX_JOURNAL_BYTES * 2).split(b"\n")
+        return read_small_file(path, MAX_SEGMENT_BYTES).split(b"\n")
     except (OSError, ValueError):
         return ()
 
