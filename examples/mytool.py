@@ -20,7 +20,9 @@ telemetry = Telemetry("mytool", version="1.4.0", long_running_after=1.0)
 telemetry.instrument(app)
 # For the demo only: pretend the clock says another time (seconds since the epoch).
 if os.environ.get("MYTOOL_DEMO_NOW"):
-    telemetry.clock = lambda: float(os.environ["MYTOOL_DEMO_NOW"])
+    telemetry.settings = telemetry.settings.replace(
+        clock=lambda: float(os.environ["MYTOOL_DEMO_NOW"])
+    )
 
 db = typer.Typer(help="Database commands.")
 app.add_typer(db, name="db")

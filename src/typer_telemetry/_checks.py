@@ -144,17 +144,38 @@ def is_duration(value: object) -> bool:
 
 def check_observation(observation: Observation) -> None:
     """Check one event before it is written to the journal; SchemaError if it is outside the schema."""
-    if not is_day(observation.day):
+    check_event(
+        observation.day,
+        observation.event,
+        dict(observation.properties),
+        observation.outcome,
+        observation.error_class,
+        observation.duration_ms,
+    )
+
+
+def check_event(
+    day: object,
+    event: object,
+    properties: Mapping[str, object],
+    outcome: object,
+    error_class: object,
+    duration_ms: object,
+) -> None:
+    """Check one event's fields (an observation's, or a journal line's); SchemaError if outside."""
+    if not is_day(day):
         raise SchemaError("day is outside the schema")
-    outcome, error_class = observation.outcome, observation.error_class
     if outcome not in OUTCOMES:
         raise SchemaError("outcome is outside the schema")
     if not is_error_class(error_class) or (outcome == "success") != (error_class == ""):
         raise SchemaError("error class is outside the schema")
-    duration_ms = observation.duration_ms
-    if duration_ms is not None and not (is_duration(duration_ms) and duration_ms <= MAX_DURATION_MS):
+    if duration_ms is not None and not (
+        is_duration(duration_ms) and duration_ms <= MAX_DURATION_MS  # type: ignore[operator]
+    ):
         raise SchemaError("duration is outside the schema")
-    check_properties(observation.event, dict(observation.properties))
+    if not isinstance(event, str):
+        raise SchemaError("event name is outside the schema")
+    check_properties(event, properties)
 
 
 def check_properties(event: str, properties: Mapping[str, object]) -> None:
@@ -311,9 +332,7 @@ def is_project_id(value: object) -> bool:
 
 
 def is_sample_rate(value: object) -> bool:
-    return (
-        isinstance(value, float) and math.isfinite(value) and 0 < value <= 1
-    )
+    return isinstance(value, float) and math.isfinite(value) and 0 < value <= 1
 
 
 SIGNAL_PROPERTIES: dict[str, Callable[[object], bool]] = {

@@ -7,22 +7,24 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from . import _controls as controls
 from ._config import ConfigUnwritable, DisableIncomplete
 from ._consent import Decision
+from ._status import status_report
 
 DELETION_TIMEOUT_SECONDS = 3.0
 
 if TYPE_CHECKING:
-    from ._telemetry import Telemetry
+    from ._settings import Settings
 
 
 def _warn(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def _how_to_change(decision: Decision, telemetry: Telemetry) -> str:
-    prefix = telemetry.env_prefix
-    toggle = telemetry.user_command("disable" if decision.enabled else "enable")
+def _how_to_change(decision: Decision, settings: Settings) -> str:
+    prefix = settings.env_prefix
+    toggle = settings.user_command("disable" if decision.enabled else "enable")
     hints = {
         "do_not_track": "unset DO_NOT_TRACK to let the other settings apply",
         "env_disabled": f"unset {prefix}_TELEMETRY_DISABLED to let the other settings apply",
@@ -57,13 +59,13 @@ def _estimate_percentile(buckets: list[int], fraction: float) -> str:
     return f"<={bounds['at_most_ms']} ms"
 
 
-def _describe_destination(destination: dict[str, Any], telemetry: Telemetry) -> str:
+def _describe_destination(destination: dict[str, Any], settings: Settings) -> str:
     kind, address = destination["kind"], destination["address"]
     if kind == "none":
         return "nowhere: no endpoint or back end is configured, nothing is sent"
     if kind == "debug":
         return (
-            f"stderr: {telemetry.env_prefix}_TELEMETRY_DEBUG is set, "
+            f"stderr: {settings.env_prefix}_TELEMETRY_DEBUG is set, "
             "payloads are printed instead of sent"
         )
     if kind == "custom":
@@ -180,10 +182,10 @@ def _records_lines(records: list[dict[str, Any]], width: int, today: object) -> 
     return lines
 
 
-def _pending_lines(telemetry: Telemetry, status: dict[str, Any], width: int) -> list[str]:
+def _pending_lines(settings: Settings, status: dict[str, Any], width: int) -> list[str]:
     """The pending records for people: all of them, or per-day totals and the busiest ones."""
     pending: list[dict[str, Any]] = status["pending"]
-    json_command = telemetry.user_command("status --json")
+    json_command = settings.user_command("status --json")
     lines = []
     today = status.get("today")
     if any(record["day"] == today for record in pending):
@@ -244,7 +246,7 @@ def _json_text(report: dict[str, Any]) -> str:
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
-def _print_status(telemetry: Telemetry, status: dict[str, Any]) -> None:
+def _print_status(settings: Settings, status: dict[str, Any]) -> None:
     # rich loads only here, for a person reading the status.
     from rich.console import Console
 
@@ -259,14 +261,14 @@ def _print_status(telemetry: Telemetry, status: dict[str, Any]) -> None:
 
     state = "[bold green]on[/]" if status["enabled"] else "[bold red]off[/]"
     decision = Decision(status["enabled"], status["source"], status["reason"])
-    name = telemetry.name.replace("[", r"\[")
+    name = settings.name.replace("[", r"\[")
     reason = str(status["reason"]).replace("[", r"\[")
     say(f"Telemetry for [bold]{name}[/] is {state}: {reason}.", markup=True)
-    say(f"  To change it: {_how_to_change(decision, telemetry)}.")
+    say(f"  To change it: {_how_to_change(decision, settings)}.")
     say(f"  Install id:   {status['install_id'] or '(none yet)'}")
     say(f"  Config file:  {status['config_path']}")
     say(f"  Data folder:  {status['data_dir']}")
-    say(f"  Sent to:      {_describe_destination(status['destination'], telemetry)}")
+    say(f"  Sent to:      {_describe_destination(status['destination'], settings)}")
     for install_id in status["pending_deletions"]:
         say(f"  Deletion of data sent under {install_id} is pending (retried later).")
     pending = status["pending"]
@@ -277,19 +279,19 @@ def _print_status(telemetry: Telemetry, status: dict[str, Any]) -> None:
     invocations = sum(record["count"] for record in pending)
     say(
         f"  Pending:      {invocations} invocations over {len(days)} day(s), "
-        f"{len(pending)} records (`{telemetry.user_command('status --json')}` shows them exactly)"
+        f"{len(pending)} records (`{settings.user_command('status --json')}` shows them exactly)"
     )
-    for line in _pending_lines(telemetry, status, width):
+    for line in _pending_lines(settings, status, width):
         say(line)
 
 
-def _report_incomplete_disable(telemetry: Telemetry, incomplete: DisableIncomplete) -> NoReturn:
+def _report_incomplete_disable(settings: Settings, incomplete: DisableIncomplete) -> NoReturn:
     """Say what `disable` did and did not do, and whether telemetry is off all the same.
 
     Exit code 1 only when the choice could not be stored: then a later run
     may record again, and the user must know.
     """
-    name = telemetry.name
+    name = settings.name
     if incomplete.data_problem is None:
         _warn(f"Pending telemetry data of {name} was deleted.")
     else:
@@ -298,19 +300,19 @@ def _report_incomplete_disable(telemetry: Telemetry, incomplete: DisableIncomple
         _warn(f"The choice is stored: telemetry for {name} is disabled.")
         raise typer.Exit(0)
     _warn(f"The choice to turn telemetry off could not be stored: {incomplete.choice_problem}.")
-    decision = telemetry.decide()
+    decision = controls.decision(settings)
     if decision.enabled:
         _warn(
             f"Telemetry for {name} is still on: later runs record again. Fix the above and run"
-            f" `{telemetry.user_command('disable')}` again, or set"
-            f" {telemetry.env_prefix}_TELEMETRY=0 to turn it off meanwhile."
+            f" `{settings.user_command('disable')}` again, or set"
+            f" {settings.env_prefix}_TELEMETRY=0 to turn it off meanwhile."
         )
     else:
         _warn(f"Telemetry for {name} is off for now nonetheless, because {decision.reason}.")
     raise typer.Exit(1)
 
 
-def commands_app(telemetry: Telemetry) -> typer.Typer:
+def commands_app(settings: Settings) -> typer.Typer:
     """The status, enable, disable and reset commands, made when the group is invoked."""
     app = typer.Typer(add_completion=False)
 
@@ -321,21 +323,21 @@ def commands_app(telemetry: Telemetry) -> typer.Typer:
         ] = False,
     ) -> None:
         """Show whether telemetry is on, why, and what is waiting to be sent."""
-        report = telemetry.status()
+        report = status_report(settings)
         if as_json:
             sys.stdout.write(_json_text(report))
         else:
-            _print_status(telemetry, report)
+            _print_status(settings, report)
 
     @app.command()
     def enable() -> None:
         """Turn telemetry on for this user."""
         try:
-            decision = telemetry.enable()
+            decision = controls.enable(settings)
         except ConfigUnwritable as error:
             _warn(f"Could not save the choice: {error}")
             raise typer.Exit(1) from None
-        typer.echo(f"Telemetry for {telemetry.name} is enabled.")
+        typer.echo(f"Telemetry for {settings.name} is enabled.")
         if not decision.enabled:
             _warn(f"Note: it stays off for now, because {decision.reason}.")
 
@@ -343,10 +345,10 @@ def commands_app(telemetry: Telemetry) -> typer.Typer:
     def disable() -> None:
         """Turn telemetry off for this user and delete everything not yet sent."""
         try:
-            decision = telemetry.disable()
+            decision = controls.disable(settings)
         except DisableIncomplete as incomplete:
-            _report_incomplete_disable(telemetry, incomplete)
-        typer.echo(f"Telemetry for {telemetry.name} is disabled; pending data was deleted.")
+            _report_incomplete_disable(settings, incomplete)
+        typer.echo(f"Telemetry for {settings.name} is disabled; pending data was deleted.")
         if decision.enabled:
             _warn(f"Note: it stays on for now, because {decision.reason}.")
 
@@ -355,21 +357,25 @@ def commands_app(telemetry: Telemetry) -> typer.Typer:
         """Delete local telemetry data and start over with a new install id."""
         # Requests left from an earlier reset count too: this process's own
         # long-running trigger may send them while the reset runs.
-        earlier = telemetry.pending_deletions()
+        earlier = controls.pending_deletions(settings)
         try:
-            old_id, new_id = telemetry.reset()
+            done = controls.reset(settings)
         except OSError as error:  # ConfigUnwritable, or a data folder that is not ours alone
             _warn(f"Could not reset: {error}")
             raise typer.Exit(1) from None
-        typer.echo(f"Local telemetry data of {telemetry.name} was deleted.")
-        typer.echo(f"Install id: {old_id or '(none)'} -> {new_id}")
+        typer.echo(f"Local telemetry data of {settings.name} was deleted.")
+        typer.echo(f"Install id: {done.old_id or '(none)'} -> {done.new_id}")
         # Only ids data was sent under are queued: a tool that never sent connects nowhere.
-        queued = [*earlier, *telemetry._queued_deletions]
+        queued = [*earlier, *done.pending_deletions]
         if not queued:
             return
         # Never raises; the local part is done whatever happens here (exit code 0).
-        report = telemetry.request_deletions(timeout=DELETION_TIMEOUT_SECONDS)
-        left = [install_id for install_id in telemetry.pending_deletions() if install_id in queued]
+        report = controls.request_deletions(settings, timeout=DELETION_TIMEOUT_SECONDS)
+        left = [
+            install_id
+            for install_id in controls.pending_deletions(settings)
+            if install_id in queued
+        ]
         if not left:
             typer.echo("The receiver was asked to delete the data sent under the old install id.")
         else:
@@ -377,7 +383,7 @@ def commands_app(telemetry: Telemetry) -> typer.Typer:
             _warn(
                 f"Could not ask the receiver to delete the data sent under {ids}"
                 f" ({report.error or report.skipped or 'not sent'}); the request is kept and"
-                f" made again by the next `{telemetry.user_command('reset')}` or long-running"
+                f" made again by the next `{settings.user_command('reset')}` or long-running"
                 " run while telemetry is on."
             )
 

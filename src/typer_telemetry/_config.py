@@ -55,7 +55,7 @@ class Config:
     millisecond to define, on every run of the tool.
     """
 
-    __slots__ = ("choice", "extra", "install_id", "notice_shown", "unsafe")
+    __slots__ = ("choice", "extra", "install_id", "notice_shown", "project_salt", "unsafe")
 
     def __init__(
         self,
@@ -64,16 +64,26 @@ class Config:
         notice_shown: bool = False,
         extra: tuple[tuple[str, Any], ...] = (),
         unsafe: str | None = None,
+        project_salt: str | None = None,
     ) -> None:
         self.choice: StoredChoice = choice
         self.install_id = install_id
         self.notice_shown = notice_shown
         self.extra = extra
+        # The random salt of project ids (the `project` signal): never sent.
+        self.project_salt = project_salt
         # Why the config folder or file must not be used (see `read_config`), else None.
         self.unsafe = unsafe
 
     def _fields(self) -> tuple[object, ...]:
-        return (self.choice, self.install_id, self.notice_shown, self.extra, self.unsafe)
+        return (
+            self.choice,
+            self.install_id,
+            self.notice_shown,
+            self.extra,
+            self.unsafe,
+            self.project_salt,
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Config) and self._fields() == other._fields()
@@ -89,6 +99,7 @@ class Config:
         choice: StoredChoice | None = None,
         install_id: str | None = None,
         notice_shown: bool | None = None,
+        project_salt: str | None = None,
     ) -> Config:
         return Config(
             self.choice if choice is None else choice,
@@ -96,6 +107,7 @@ class Config:
             self.notice_shown if notice_shown is None else notice_shown,
             self.extra,
             self.unsafe,
+            self.project_salt if project_salt is None else project_salt,
         )
 
 
@@ -158,6 +170,7 @@ def parse_config(data: bytes) -> Config:
     enabled = values.pop("enabled", None)
     install_id = values.pop("install_id", None)
     notice_shown = values.pop("notice_shown", False)
+    project_salt = values.pop("project_salt", None)
     choice: StoredChoice
     if enabled is None:
         choice = "unset"
@@ -170,6 +183,7 @@ def parse_config(data: bytes) -> Config:
         install_id=install_id if is_uuid4(install_id) else None,
         notice_shown=notice_shown is True,
         extra=tuple(values.items()),
+        project_salt=project_salt if _is_salt(project_salt) else None,
     )
 
 
@@ -200,6 +214,8 @@ def render_config(config: Config, tool_name: str, command: str | None = None) ->
     if config.install_id is not None:
         values["install_id"] = config.install_id
     values["notice_shown"] = config.notice_shown
+    if config.project_salt is not None:
+        values["project_salt"] = config.project_salt
     how = (
         f"# Change them with `{command} enable|disable|reset`.\n"
         if command
@@ -260,6 +276,24 @@ def mint_install_id() -> str:
     import uuid  # once per machine: not worth its import on every run
 
     return str(uuid.uuid4())
+
+
+def _is_salt(value: object) -> bool:
+    """64 lower-case hex digits (see `_identity.mint_salt`)."""
+    return (
+        isinstance(value, str)
+        and len(value) == 64
+        and all(char in "0123456789abcdef" for char in value)
+    )
+
+
+def with_project_salt(config: Config) -> Config:
+    """The config with a project salt, minted if missing (the `project` signal's first use)."""
+    if config.project_salt is not None:
+        return config
+    from ._identity import mint_salt
+
+    return config.replace(project_salt=mint_salt())
 
 
 def with_identity(config: Config) -> Config:

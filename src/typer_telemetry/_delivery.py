@@ -1,64 +1,55 @@
-"""How completed days leave the machine: batches, idempotency keys, deletion requests.
+"""How completed days leave the machine: the send loop, batches and their idempotency keys.
 
-Loaded only when something is about to be sent (see `_sender.py` for when).
+Loaded only when something is about to be sent: a long-running invocation's
+trigger (`_hook.Trigger`), `telemetry.flush()`, or `telemetry reset`.
 
 At most one process per machine and tool sends at a time: the sender holds
 an exclusive `flock` on `send.lock`, which the OS releases if the process
 dies mid-send. Records leave the store only after the receiver accepted them;
 a batch that was accepted but not yet removed when the process died is sent
 again, with the same idempotency key, so the receiver can drop the copy.
+What must reach the receiver besides records (deletion requests, the ledger
+of ids sent under, its Retry-After) is the outbox's (`_outbox.py`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import math
 import platform
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from ._checks import is_uuid4
-from ._files import (
-    LockUnavailable,
-    ensure_private_dir,
-    locked_file,
-    read_small_file,
-    remove_leftover_temporaries,
-    try_locked_file,
-    write_private_file,
+from ._files import LockUnavailable, locked_file, try_locked_file
+from ._outbox import (
+    LOCK_TIMEOUT_SECONDS,
+    ensure_ledger,
+    forget_sent_id,
+    note_retry_after,
+    read_deletions,
+    read_sent_ids,
+    remove_leftovers,
+    send_lock,
+    sent_before_the_ledger,
+    waiting_until,
+    write_deletions,
+    write_not_before,
+    write_sent_ids,
 )
-from ._schema import (
-    SCHEMA_VERSION,
-    validate_envelope,
-    validate_rollup_record,
-)
+from ._records import Batch, Envelope, Record
+from ._schema import SCHEMA_VERSION
+from ._store import InFlight, RollupStore
 from ._version import __version__
-from .backends.base import Backend, Batch, DeliveryError
+from .backends.base import DeliveryError
 
 if TYPE_CHECKING:
-    from ._telemetry import Telemetry
+    from ._settings import Settings
+    from .backends.base import Backend
 
-SEND_LOCK_NAME = "send.lock"
-DELETIONS_NAME = "deletions.json"
-# Every install id a batch was ever sent (or attempted) under, until the receiver
-# accepted its deletion: what `telemetry reset` asks the receiver to delete.
-SENT_IDS_NAME = "sent-ids.json"
-# When the receiver last asked, by Retry-After, to be left alone until: {"not_before": <epoch s>}.
-NOT_BEFORE_NAME = "not-before.json"
-# The longest wait honoured (as in backends/_http.py); a stored time further
-# ahead than this means the clock went back since, and is forgotten.
-MAX_WAIT_SECONDS = 24 * 3600
 REQUEST_TIMEOUT_SECONDS = 10.0
-# Both lists hold install ids until the receiver accepted their deletion; an id
-# is added only by a reset (or by sending under a new id), so they stay short.
-MAX_PENDING_DELETIONS = 64
-MAX_SENT_IDS = 64
-LOCK_TIMEOUT_SECONDS = 2.0
 
 
 class SendReport(NamedTuple):
@@ -82,6 +73,34 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {message}"
 
 
+# -- where data goes ----------------------------------------------------------------
+
+
+def destination(settings: Settings) -> Backend | None:
+    """Where data would go now: the endpoint variable, the author's back end, or endpoint.
+
+    Under `<NAME>_TELEMETRY_DEBUG` payloads are printed instead of sent.
+    """
+    if settings.debugging():
+        from .backends.debug import DebugBackend
+
+        return DebugBackend(f"{settings.name} telemetry")
+    override = settings.endpoint_override()
+    if override or (settings.backend is None and settings.endpoint):
+        from .backends.http import HTTPBackend
+
+        try:
+            return HTTPBackend(override or settings.endpoint or "")
+        except ValueError as error:
+            settings.debug(str(error))
+            return None
+    backend: Backend | None = settings.backend
+    return backend
+
+
+# -- what a batch carries ------------------------------------------------------------
+
+
 def os_release_version(release: str) -> str:
     """The leading numeric version of an OS release: at most three numbers, else "unknown".
 
@@ -99,8 +118,8 @@ def _platform_token(value: str) -> str:
     return token if token and token[0].isalnum() else f"v{token}"[:64]
 
 
-def build_envelope(tool: str, tool_version: str, install_id: str) -> dict[str, object]:
-    return validate_envelope(
+def build_envelope(tool: str, tool_version: str, install_id: str) -> Envelope:
+    return Envelope(
         {
             "schema_version": SCHEMA_VERSION,
             "tool": tool,
@@ -116,7 +135,7 @@ def build_envelope(tool: str, tool_version: str, install_id: str) -> dict[str, o
 
 
 def idempotency_key(
-    install_id: str, day: str, records: Sequence[Mapping[str, object]], folded_through: int
+    install_id: str, day: str, records: Sequence[Record], folded_through: int
 ) -> str:
     """The batch's key, derived from the install id, the day, its records and the store's state.
 
@@ -130,190 +149,191 @@ def idempotency_key(
     two apart.
     """
     content = json.dumps(
-        [install_id, day, list(records), folded_through],
+        [install_id, day, [record.to_json() for record in records], folded_through],
         sort_keys=True,
         separators=(",", ":"),
     )
     return hashlib.sha256(content.encode()).hexdigest()[:32]
 
 
-# -- pending deletion requests --------------------------------------------------
+# -- sending ----------------------------------------------------------------------
 
 
-def _read_install_ids(path: Path) -> list[str]:
-    """The install ids listed in one of our JSON files; [] if missing or unreadable.
+def flush(settings: Settings, *, timeout: float) -> SendReport:
+    """Send what is pending, if telemetry is on; never raises, whatever a back end does.
 
-    Only install ids ever leave in a deletion request: the file may have been edited.
+    Under `<NAME>_TELEMETRY_DEBUG` the batches are printed (`show_pending`)
+    and nothing is sent or removed.
     """
     try:
-        values = json.loads(read_small_file(path, 64 * 1024))
-    except (OSError, ValueError, RecursionError):
-        return []
-    if not isinstance(values, list):
-        return []
-    return [value for value in values if is_uuid4(value)]
+        from ._config import decision_for, read_config
+
+        paths = settings.paths()
+        decision = decision_for(settings, read_config(paths.config_file), paths)
+        if not decision.enabled:
+            report = SendReport(skipped=decision.reason)
+        else:
+            backend = destination(settings)
+            if backend is None:
+                report = SendReport(skipped="no endpoint or back end is configured")
+            elif settings.debugging():
+                report = show_pending(settings, backend)
+            else:
+                report = send_pending(settings, backend, timeout=timeout)
+    except Exception as error:  # the library's own failure must never reach the tool
+        report = SendReport(error=describe(error))
+    settings.debug(f"send report: {report}")
+    return report
 
 
-def read_deletions(store_dir: Path) -> list[str]:
-    return _read_install_ids(store_dir / DELETIONS_NAME)[:MAX_PENDING_DELETIONS]
+def show_pending(settings: Settings, backend: Backend) -> SendReport:
+    """Hand every completed day's batch to the debug back end, which prints it; remove nothing."""
+    from ._config import read_config
+
+    paths = settings.paths()
+    install_id = read_config(paths.config_file).install_id
+    if install_id is None:
+        return SendReport(skipped="debug: nothing was recorded yet")
+    store = RollupStore(paths.store_dir, settings.debug)
+    folded_through, completed = store.completed_days(today=settings.today())
+    envelope = build_envelope(settings.name, settings.version, install_id)
+    for day, records in completed.items():
+        key = idempotency_key(install_id, day, records, folded_through)
+        backend.send(Batch(day, envelope, records, key), timeout=REQUEST_TIMEOUT_SECONDS)
+    for install_id in read_deletions(paths.store_dir):
+        backend.request_deletion(install_id, timeout=REQUEST_TIMEOUT_SECONDS)
+    return SendReport(skipped="debug: the batches were printed, not sent")
 
 
-def write_deletions(store_dir: Path, install_ids: Sequence[str]) -> None:
-    path = store_dir / DELETIONS_NAME
-    if not install_ids:
-        path.unlink(missing_ok=True)
-        return
-    ensure_private_dir(store_dir)
-    unique = list(dict.fromkeys(install_ids))[-MAX_PENDING_DELETIONS:]
-    write_private_file(path, json.dumps(unique).encode())
+def send_pending(settings: Settings, backend: Backend, *, timeout: float) -> SendReport:
+    """Send pending deletion requests, then every completed day, oldest first.
 
-
-# -- the ledger of install ids data was sent under ----------------------------------
-
-
-def read_sent_ids(store_dir: Path) -> list[str]:
-    """The install ids a batch was sent (or attempted) under; [] if none, or unreadable."""
-    return _read_install_ids(store_dir / SENT_IDS_NAME)[-MAX_SENT_IDS:]
-
-
-def write_sent_ids(store_dir: Path, install_ids: Sequence[str]) -> None:
-    """Write the ledger; an empty one stays as `[]`: it says this version kept the ledger."""
-    ensure_private_dir(store_dir)
-    unique = list(dict.fromkeys(install_ids))[-MAX_SENT_IDS:]
-    write_private_file(store_dir / SENT_IDS_NAME, json.dumps(unique).encode())
-
-
-def _sent_before_the_ledger(store_dir: Path) -> bool:
-    """Whether a version without the ledger may have sent from this store folder.
-
-    Every sender takes `send.lock`, and this version writes the ledger the
-    first time it does; a lock file without a ledger is an earlier version's.
-    Checked before the lock is taken (taking it creates the file).
+    Stops at the first failure: what was not accepted stays pending. Sends
+    nothing while the receiver's last Retry-After (on a 429 or 503) has not
+    passed by the settings' clock.
     """
-    return (store_dir / SEND_LOCK_NAME).exists() and not (store_dir / SENT_IDS_NAME).exists()
+    from ._config import read_config
 
-
-def _ensure_ledger(store_dir: Path, earlier: bool, current_id: str | None) -> None:
-    """Under the send lock: start the ledger if it is missing (so the lock file never looks
-    like an earlier version's again); with `earlier`, holding the id that version used."""
-    if not (store_dir / SENT_IDS_NAME).exists():
-        write_sent_ids(store_dir, [current_id] if earlier and current_id is not None else [])
-
-
-def queue_deletions_of_sent_ids(store_dir: Path, retired_id: str | None) -> list[str]:
-    """Queue a deletion request for every install id data was sent under (`telemetry reset`).
-
-    The ids come from the ledger, so an id whose config was set aside as
-    unreadable is included, and an id nothing was ever sent under is not: a
-    reset of a tool that never sent makes no request and no connection. An
-    install upgraded from a version without the ledger (see
-    `_sent_before_the_ledger`) queues `retired_id`, the id the reset replaced,
-    which that version may have sent under. Returns every pending deletion.
-    """
-    if not store_dir.is_dir():
-        return []
-    earlier = _sent_before_the_ledger(store_dir)
-    with locked_file(_send_lock(store_dir), timeout=LOCK_TIMEOUT_SECONDS):
-        _remove_leftovers(store_dir)
-        _ensure_ledger(store_dir, earlier, retired_id)
-        pending = [*read_deletions(store_dir), *read_sent_ids(store_dir)]
-        if pending:
-            write_deletions(store_dir, pending)
-        return read_deletions(store_dir)
-
-
-def _forget_sent_id(store_dir: Path, install_id: str) -> None:
-    """The receiver accepted the deletion of `install_id`: nothing is left to ask for."""
-    sent = read_sent_ids(store_dir)
-    if install_id in sent:
-        write_sent_ids(store_dir, [value for value in sent if value != install_id])
-
-
-# -- the receiver's Retry-After ------------------------------------------------------
-
-
-def read_not_before(store_dir: Path) -> float | None:
-    """The stored time (seconds since the epoch) before which nothing is sent, if any."""
+    deadline = time.monotonic() + timeout
+    paths = settings.paths()
+    store = RollupStore(paths.store_dir, settings.debug)
+    directory = store.directory
     try:
-        document = json.loads(read_small_file(store_dir / NOT_BEFORE_NAME, 4096))
-    except (OSError, ValueError):
-        return None
-    value = document.get("not_before") if isinstance(document, dict) else None
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
+        earlier = sent_before_the_ledger(directory)
+        lock = send_lock(directory)
+    except OSError as error:
+        return SendReport(error=f"cannot use the store folder: {error}")
+    with try_locked_file(lock) as taken:
+        if not taken:
+            return SendReport(skipped="another process is sending")
+        remove_leftovers(directory)
+        install_id = read_config(paths.config_file).install_id
+        try:
+            ensure_ledger(directory, earlier, install_id)
+        except OSError as error:
+            return SendReport(error=f"cannot write the ledger of sent ids: {error}")
+        now = settings.clock()
+        not_before = waiting_until(directory, now)
+        if not_before is not None:
+            return SendReport(
+                skipped=f"the receiver asked for nothing before {utc_time(not_before)}"
+            )
+        write_not_before(directory, None)  # one that has passed, or a clock that went back
+        deletions = _send_deletions_locked(directory, backend, deadline, settings.name, now)
+        if deletions.error is not None or install_id is None:
+            return deletions
+        sender = _DaySender(settings, store, backend, install_id, deadline)
+        locked = "store locked"
+        try:
+            # A batch noted in flight by a sender that never saw it accepted goes
+            # out again first, exactly as it was (see `_store.InFlight`); records
+            # of its day that arrived since follow in a batch of their own.
+            in_flight = store.in_flight()
+            if in_flight is not None and not sender.send(in_flight, noted=True):
+                return deletions._replace(days_sent=sender.days(), error=locked)
+            folded_through, completed = store.completed_days(today=sender.today)
+            for day, records in completed.items():
+                key = idempotency_key(install_id, day, records, folded_through)
+                if not sender.send(InFlight(day, key, records), noted=False):
+                    return deletions._replace(days_sent=sender.days(), error=locked)
+        except Exception as error:  # any back end's failure, custom ones included: stays pending
+            if isinstance(error, DeliveryError):
+                note_retry_after(directory, error.retry_after, now)
+            return deletions._replace(days_sent=sender.days(), error=describe(error))
+        return deletions._replace(days_sent=sender.days())
 
 
-def write_not_before(store_dir: Path, when: float | None) -> None:
-    path = store_dir / NOT_BEFORE_NAME
-    if when is None:
-        path.unlink(missing_ok=True)
-        return
-    ensure_private_dir(store_dir)
-    write_private_file(path, json.dumps({"not_before": when}).encode())
+class _DaySender:
+    """Sends one day's batch at a time under the send lock, and takes it out once accepted."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: RollupStore,
+        backend: Backend,
+        install_id: str,
+        deadline: float,
+    ) -> None:
+        self.store = store
+        self.backend = backend
+        self.install_id = install_id
+        self.deadline = deadline
+        self.today = settings.today()
+        self.envelope = build_envelope(settings.name, settings.version, install_id)
+        self.sent_ids = read_sent_ids(store.directory)
+        self._days_sent: list[str] = []
+
+    def days(self) -> tuple[str, ...]:
+        return tuple(self._days_sent)
+
+    def send(self, batch: InFlight, *, noted: bool) -> bool:
+        """Send one day's batch; False if the store stayed locked.
+
+        `noted`: the batch is already noted in flight (a send whose answer
+        never came), so it goes out as it is, under its key.
+        """
+        if self.install_id not in self.sent_ids:
+            # Before the first batch of an id leaves, so that a reset can
+            # always ask for its deletion (a failure here sends nothing).
+            self.sent_ids.append(self.install_id)
+            write_sent_ids(self.store.directory, self.sent_ids)
+        if not noted and not self.store.note_in_flight(batch, today=self.today):
+            return False
+        self.backend.send(
+            Batch(batch.day, self.envelope, batch.records, batch.idempotency_key),
+            timeout=_remaining(self.deadline),
+        )
+        if not self.store.remove_sent(batch.records, today=self.today):
+            return False
+        if batch.day not in self._days_sent:  # a day's late records may follow its batch in flight
+            self._days_sent.append(batch.day)
+        return True
 
 
-def waiting_until(store_dir: Path, now: float, *, forget: bool = False) -> float | None:
-    """The time the receiver asked to wait for, while it is still ahead of `now`.
-
-    A stored time that has passed does not count; nor does one further ahead
-    than any receiver may ask (MAX_WAIT_SECONDS): the clock went back since.
-    With `forget` (only under the send lock) such a time is deleted.
-    """
-    not_before = read_not_before(store_dir)
-    if not_before is None:
-        return None
-    if math.isfinite(now) and now < not_before <= now + MAX_WAIT_SECONDS:
-        return not_before
-    if forget:
-        write_not_before(store_dir, None)
-    return None
-
-
-def _note_retry_after(store_dir: Path, error: DeliveryError, now: float) -> None:
-    retry_after = getattr(error, "retry_after", None)
-    if isinstance(retry_after, (int, float)) and retry_after > 0 and math.isfinite(now):
-        with contextlib.suppress(OSError):
-            write_not_before(store_dir, now + min(float(retry_after), MAX_WAIT_SECONDS))
-
-
-def _send_lock(store_dir: Path) -> Path:
-    ensure_private_dir(store_dir)
-    return store_dir / SEND_LOCK_NAME
-
-
-def _remove_leftovers(store_dir: Path) -> None:
-    """Delete what writers of the files kept under the send lock left when killed mid-write."""
-    for name in (DELETIONS_NAME, NOT_BEFORE_NAME, SENT_IDS_NAME):
-        with contextlib.suppress(OSError):
-            remove_leftover_temporaries(store_dir / name)
-
-
-# -- sending --------------------------------------------------------------------
-
-
-def send_deletions(
-    store_dir: Path, backend: Backend, *, timeout: float, tool: str, keep_data: bool = False
-) -> SendReport:
+def send_deletions(settings: Settings, backend: Backend, *, timeout: float) -> SendReport:
     """Send the pending deletion requests, and nothing else; those accepted are forgotten.
 
     Made even while telemetry is off: a deletion only asks the receiver to
-    forget. With `keep_data` (the debug back end, which only prints) the
-    requests stay pending. Never raises: whatever fails is the report's error.
+    forget. Under `<NAME>_TELEMETRY_DEBUG` (the debug back end, which only
+    prints) the requests are printed and stay pending. Never raises:
+    whatever fails is the report's error.
     """
     deadline = time.monotonic() + timeout
+    directory = settings.paths().store_dir
     try:
-        earlier = _sent_before_the_ledger(store_dir)
+        if not directory.is_dir():
+            return SendReport()
+        earlier = sent_before_the_ledger(directory)
         # Waits (within the timeout) for a sender at work, this process's own
         # long-running trigger included: it may be sending these very requests.
-        with locked_file(_send_lock(store_dir), timeout=min(timeout, LOCK_TIMEOUT_SECONDS)):
-            _remove_leftovers(store_dir)
-            _ensure_ledger(store_dir, earlier, None)
-            if keep_data:
-                for install_id in read_deletions(store_dir):
+        with locked_file(send_lock(directory), timeout=min(timeout, LOCK_TIMEOUT_SECONDS)):
+            remove_leftovers(directory)
+            ensure_ledger(directory, earlier, None)
+            if settings.debugging():
+                for install_id in read_deletions(directory):
                     backend.request_deletion(install_id, timeout=_remaining(deadline))
                 return SendReport(skipped="debug: the requests were printed, not sent")
-            return _send_deletions_locked(store_dir, backend, deadline, tool=tool)
+            return _send_deletions_locked(directory, backend, deadline, settings.name, None)
     except LockUnavailable:
         return SendReport(skipped="another process is sending")
     except Exception as error:  # the store folder, a back end's own failure
@@ -321,8 +341,12 @@ def send_deletions(
 
 
 def _send_deletions_locked(
-    store_dir: Path, backend: Backend, deadline: float, *, tool: str, now: float | None = None
+    store_dir: Path, backend: Backend, deadline: float, tool: str, now: float | None
 ) -> SendReport:
+    """Under the send lock: each pending deletion, oldest first, until one fails.
+
+    `now` (the settings' clock) is given when a Retry-After should be noted.
+    """
     pending = read_deletions(store_dir)
     sent: list[str] = []
     if not pending:
@@ -335,106 +359,12 @@ def _send_deletions_locked(
             backend.request_deletion(install_id, timeout=_remaining(deadline))
             sent.append(install_id)
             write_deletions(store_dir, pending[len(sent) :])
-            _forget_sent_id(store_dir, install_id)
+            forget_sent_id(store_dir, install_id)
     except Exception as error:  # any back end's failure, custom ones included, is "not sent"
         if now is not None and isinstance(error, DeliveryError):
-            _note_retry_after(store_dir, error, now)
+            note_retry_after(store_dir, error.retry_after, now)
         return SendReport(deletions_sent=tuple(sent), error=describe(error))
     return SendReport(deletions_sent=tuple(sent))
-
-
-def send_pending(
-    telemetry: Telemetry, backend: Backend, *, timeout: float, keep_data: bool
-) -> SendReport:
-    """Send pending deletion requests, then every completed day, oldest first.
-
-    Stops at the first failure: what was not accepted stays pending. With
-    `keep_data` (the debug back end, which only prints) nothing is removed.
-    Sends nothing while the receiver's last Retry-After (on a 429 or 503)
-    has not passed by `telemetry.clock`.
-    """
-    deadline = time.monotonic() + timeout
-    store = telemetry.store
-    try:
-        earlier = _sent_before_the_ledger(store.directory)
-        lock = _send_lock(store.directory)
-    except OSError as error:
-        return SendReport(error=f"cannot use the store folder: {error}")
-    with try_locked_file(lock) as taken:
-        if not taken:
-            return SendReport(skipped="another process is sending")
-        _remove_leftovers(store.directory)
-        try:
-            _ensure_ledger(store.directory, earlier, telemetry.install_id())
-        except OSError as error:
-            return SendReport(error=f"cannot write {SENT_IDS_NAME}: {error}")
-        now = telemetry.clock()
-        not_before = waiting_until(store.directory, now, forget=True)
-        if not_before is not None:
-            return SendReport(
-                skipped=f"the receiver asked for nothing before {utc_time(not_before)}"
-            )
-        deletions = (
-            SendReport()
-            if keep_data
-            else _send_deletions_locked(
-                store.directory, backend, deadline, tool=telemetry.name, now=now
-            )
-        )
-        if deletions.error is not None:
-            return deletions
-        install_id = telemetry.install_id()
-        if install_id is None:
-            return deletions
-        today = telemetry.today()
-        days_sent: list[str] = []
-        sent_ids = read_sent_ids(store.directory)
-
-        def send_day(day: str, key: str, records: list[dict[str, object]], noted: bool) -> bool:
-            """Send one day's batch; False if the store stayed locked."""
-            batch = Batch(
-                day=day,
-                envelope=build_envelope(telemetry.name, telemetry.version, install_id),
-                # Checked once more on the way out: nothing outside the schema leaves.
-                records=[validate_rollup_record(record) for record in records],
-                idempotency_key=key,
-            )
-            if not keep_data and install_id not in sent_ids:
-                # Before the first batch of an id leaves, so that a reset can
-                # always ask for its deletion (a failure here sends nothing).
-                sent_ids.append(install_id)
-                write_sent_ids(store.directory, sent_ids)
-            if not (keep_data or noted) and not store.note_in_flight(
-                day, key, records, today=today
-            ):
-                return False
-            backend.send(batch, timeout=_remaining(deadline))
-            if keep_data:
-                return True
-            if not store.remove_sent(records, today=today):
-                return False
-            if day not in days_sent:  # a day's late records may follow its batch in flight
-                days_sent.append(day)
-            return True
-
-        locked = "store locked"
-        try:
-            # A batch noted in flight by a sender that never saw it accepted goes
-            # out again first, exactly as it was (see Rollup.in_flight); records
-            # of its day that arrived since follow in a batch of their own.
-            in_flight = None if keep_data else store.in_flight()
-            if in_flight is not None and not send_day(*in_flight, noted=True):
-                return deletions._replace(days_sent=tuple(days_sent), error=locked)
-            folded_through, completed = store.completed_days(today=today)
-            for day, records in completed.items():
-                key = idempotency_key(install_id, day, records, folded_through)
-                if not send_day(day, key, records, noted=False):
-                    return deletions._replace(days_sent=tuple(days_sent), error=locked)
-        except Exception as error:  # any back end's failure, custom ones included: stays pending
-            if isinstance(error, DeliveryError):
-                _note_retry_after(store.directory, error, now)
-            return deletions._replace(days_sent=tuple(days_sent), error=describe(error))
-        return deletions._replace(days_sent=tuple(days_sent))
 
 
 def utc_time(timestamp: float) -> str:

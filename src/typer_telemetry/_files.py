@@ -28,7 +28,6 @@ from ._paths import (
     open_in_folder,
 )
 
-
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows

@@ -98,16 +98,19 @@ class Observation:
     ) -> Observation:
         """A command invocation: the built-in event with its command path and flags."""
         return cls(
-            day, COMMAND_EVENT, (("command", command), ("flags", flags)), outcome, error_class, duration_ms
+            day,
+            COMMAND_EVENT,
+            (("command", command), ("flags", flags)),
+            outcome,
+            error_class,
+            duration_ms,
         )
 
     def replace(
         self, properties: Properties, error_class: str, duration_ms: float | None
     ) -> Observation:
         """The same event with other properties, error class and duration (see `_fit`)."""
-        return Observation(
-            self.day, self.event, properties, self.outcome, error_class, duration_ms
-        )
+        return Observation(self.day, self.event, properties, self.outcome, error_class, duration_ms)
 
     def with_properties(self, extra: Properties) -> Observation:
         """The observation with more properties (the built-in signals), still sorted by name."""
@@ -131,9 +134,7 @@ class Observation:
         # is valid JSON and the hot path needs no json import. The leading
         # newline frames the record: a torn earlier write (full disk) can
         # spoil only itself, never the record after it.
-        properties = ",".join(
-            f'"{name}":{_json_value(value)}' for name, value in self.properties
-        )
+        properties = ",".join(f'"{name}":{_json_value(value)}' for name, value in self.properties)
         duration = "null" if self.duration_ms is None else repr(round(self.duration_ms, 3))
         return (
             f'\n{{"day":"{self.day}","event":"{self.event}","properties":{{{properties}}},'
@@ -172,9 +173,7 @@ def record_command(
     """Record one invocation of a command (what the hook calls as an invocation ends)."""
     record(
         settings,
-        Observation.of_command(
-            settings.today(), command, outcome, error_class, flags, duration_ms
-        ),
+        Observation.of_command(settings.today(), command, outcome, error_class, flags, duration_ms),
     )
 
 
@@ -267,9 +266,7 @@ def append(directory: Path, observation: Observation, settings: Settings) -> Non
         # moving: fold it, waiting briefly for a fold under way, and try once more.
         from ._store import RollupStore
 
-        if RollupStore(directory, settings.debug).fold(
-            today=today, wait=FULL_JOURNAL_WAIT_SECONDS
-        ):
+        if RollupStore(directory, settings.debug).fold(today=today, wait=FULL_JOURNAL_WAIT_SECONDS):
             size = append_line(directory, line)
         if size is None:
             count_dropped(

@@ -91,7 +91,7 @@ def _is_event_name(value: object) -> bool:
         return True
     from ._events import is_event_name
 
-    return is_event_name(value)
+    return bool(is_event_name(value))
 
 
 def _is_properties(value: object) -> bool:
@@ -346,14 +346,16 @@ def check_record(values: Mapping[str, object]) -> None:
     check_properties(str(values["event"]), properties)
     buckets = values["duration_ms_buckets"]
     count = values["count"]
-    assert isinstance(buckets, list) and isinstance(count, int)
+    assert isinstance(buckets, list)
+    assert isinstance(count, int)
     timed = sum(buckets)
     if values["event"] == COMMAND_EVENT and timed != count:
         raise SchemaError("a command record's buckets do not add up to its count")
     if timed > count:
         raise SchemaError("a rollup record has more timed events than events")
     minimum, maximum = values["duration_ms_min"], values["duration_ms_max"]
-    assert isinstance(minimum, (int, float)) and isinstance(maximum, (int, float))
+    assert isinstance(minimum, (int, float))
+    assert isinstance(maximum, (int, float))
     if minimum > maximum:
         raise SchemaError("rollup record minimum exceeds its maximum")
     if timed == 0 and (values["duration_ms_sum"] or minimum or maximum):

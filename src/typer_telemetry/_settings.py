@@ -145,7 +145,7 @@ class Settings:
     def debug(self, message: str) -> None:
         """Explain a decision or a swallowed error on stderr, under `<NAME>_TELEMETRY_DEBUG`."""
         if self.debugging():
-            try:
+            try:  # noqa: SIM105 - contextlib is not worth its import on every run
                 sys.stderr.write(f"[{self.name} telemetry] {message}\n")
             except (OSError, ValueError):
                 pass
@@ -177,7 +177,9 @@ class Settings:
         return None if self.group_words is None else f"{self.name} {self.group_words}"
 
 
-def _expect_type(argument: str, value: object, kind: type | tuple[type, ...], expected: str) -> None:
+def _expect_type(
+    argument: str, value: object, kind: type | tuple[type, ...], expected: str
+) -> None:
     if not isinstance(value, kind):
         raise TypeError(f"{argument} must be {expected}, not {type(value).__name__} {value!r}")
 

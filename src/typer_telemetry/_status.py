@@ -7,14 +7,14 @@ recorded run. The JSON report is documented in docs/configuration.md
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 
 from ._schema import DURATION_BUCKET_BOUNDS_MS
 
 if TYPE_CHECKING:
-    from ._telemetry import Telemetry
+    from ._records import Record
+    from ._settings import Settings
 
 # The library's back ends, by module: (class name, kind, how to read its address).
 # A back end's module is looked up among those already loaded: an object can
@@ -56,7 +56,7 @@ def describe_destination(backend: object | None) -> dict[str, str | None]:
     return {"kind": "custom", "address": None, "class": class_name}
 
 
-def http_endpoint(telemetry: Telemetry) -> str | None:
+def http_endpoint(settings: Settings) -> str | None:
     """The HTTP endpoint in force, if data goes to one (the `endpoint` key of the report).
 
     `<NAME>_TELEMETRY_ENDPOINT` wins; else the author's back end decides
@@ -64,12 +64,12 @@ def http_endpoint(telemetry: Telemetry) -> str | None:
     Under `<NAME>_TELEMETRY_DEBUG` this is still the endpoint that would be
     used once debugging is off.
     """
-    override = os.environ.get(f"{telemetry.env_prefix}_TELEMETRY_ENDPOINT")
+    override = settings.endpoint_override()
     if override:
         return override
-    backend = telemetry._backend
+    backend = settings.backend
     if backend is None:
-        return telemetry._endpoint
+        return settings.endpoint
     described = describe_destination(backend)
     return described["address"] if described["kind"] == "http" else None
 
@@ -99,19 +99,23 @@ def estimate(buckets: list[int], fraction: float) -> dict[str, int | None] | Non
     return None if index is None else bucket_bounds(index)
 
 
-def status_report(telemetry: Telemetry) -> dict[str, Any]:
+def status_report(settings: Settings) -> dict[str, Any]:
     """Everything `telemetry status --json` shows (see docs/configuration.md)."""
-    from ._config import read_config
+    from ._config import decision_for, read_config
+    from ._controls import pending_deletions, send_not_before
+    from ._delivery import destination
+    from ._store import RollupStore
 
-    config = read_config(telemetry.paths.config_file)
-    decision = telemetry.decide(config)
-    today = telemetry.today()
+    paths = settings.paths()
+    config = read_config(paths.config_file)
+    decision = decision_for(settings, config, paths)
+    today = settings.today()
     try:
-        rollup = telemetry.store.pending_rollup(today=today)
+        rollup = RollupStore(paths.store_dir, settings.debug).pending_rollup(today=today)
         pending = rollup.records()
         dropped = dict(sorted(rollup.dropped.items()))
     except OSError as error:
-        telemetry.debug(f"cannot read pending data: {error}")
+        settings.debug(f"cannot read pending data: {error}")
         pending, dropped = [], {}
     from ._checks import is_day
 
@@ -119,53 +123,51 @@ def status_report(telemetry: Telemetry) -> dict[str, Any]:
     # after it, recorded under a clock set ahead, waits); with an unusable
     # clock, none (nothing is pruned or sent until the clock is right).
     completed_before = today if is_day(today) else ""
-    details = [_details(record, completed_before) for record in pending]
     return {
-        "tool": telemetry.name,
-        "tool_version": telemetry.version,
+        "tool": settings.name,
+        "tool_version": settings.version,
         "enabled": decision.enabled,
         "source": decision.source,
         "reason": decision.reason,
-        "policy": telemetry.consent,
+        "policy": settings.consent,
         "install_id": config.install_id,
-        "config_path": str(telemetry.paths.config_file),
-        "data_dir": str(telemetry.paths.store_dir),
-        "destination": describe_destination(telemetry.destination()),
-        "endpoint": http_endpoint(telemetry),
-        "backend": None if telemetry._backend is None else type(telemetry._backend).__name__,
-        "envelope": _envelope(telemetry, config.install_id),
+        "config_path": str(paths.config_file),
+        "data_dir": str(paths.store_dir),
+        "destination": describe_destination(destination(settings)),
+        "endpoint": http_endpoint(settings),
+        "backend": None if settings.backend is None else type(settings.backend).__name__,
+        "envelope": _envelope(settings, config.install_id),
         "today": today,
-        "pending": pending,
-        "pending_details": details,
+        "pending": [record.to_json() for record in pending],
+        "pending_details": [_details(record, completed_before) for record in pending],
         "duration_bucket_bounds_ms": list(DURATION_BUCKET_BOUNDS_MS),
         "dropped": dropped,
-        "pending_deletions": telemetry.pending_deletions(),
-        "send_not_before": telemetry.send_not_before(),
+        "pending_deletions": pending_deletions(settings),
+        "send_not_before": send_not_before(settings),
     }
 
 
-def _details(record: dict[str, object], completed_before: str) -> dict[str, object]:
+def _details(record: Record, completed_before: str) -> dict[str, object]:
     """What `pending_details` says of one pending record (aligned with `pending`).
 
     `completed_before` is today, or "" when the clock is unusable (no day is before it).
     """
-    buckets = record["duration_ms_buckets"]
-    assert isinstance(buckets, list)
+    buckets = list(record.duration_ms_buckets)
     return {
-        "sendable": str(record["day"]) < completed_before,
+        "sendable": record.day < completed_before,
         "p50_ms": estimate(buckets, 0.5),
         "p95_ms": estimate(buckets, 0.95),
     }
 
 
-def _envelope(telemetry: Telemetry, install_id: str | None) -> dict[str, object] | None:
+def _envelope(settings: Settings, install_id: str | None) -> dict[str, object] | None:
     """The envelope that would go with the pending records; None before the first recorded run."""
     if install_id is None:
         return None
     from ._delivery import build_envelope
 
     try:
-        return build_envelope(telemetry.name, telemetry.version, install_id)
+        return build_envelope(settings.name, settings.version, install_id).to_json()
     except ValueError as error:  # SchemaError included: nothing outside the schema is shown as sent
-        telemetry.debug(f"cannot build the envelope: {error}")
+        settings.debug(f"cannot build the envelope: {error}")
         return None

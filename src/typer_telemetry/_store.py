@@ -274,9 +274,7 @@ class Rollup:
 
     def records(self) -> list[Record]:
         """The rollup records, sorted by day, then event, properties, outcome, error class."""
-        return [
-            self.aggregates[key].record(key) for key in sorted(self.aggregates, key=_sort_key)
-        ]
+        return [self.aggregates[key].record(key) for key in sorted(self.aggregates, key=_sort_key)]
 
 
 def _sort_key(key: Key) -> tuple[object, ...]:
@@ -417,51 +415,27 @@ def parse_journal_line(line: bytes) -> JournalEvent | str | None:
         values = upgrade_version_1(values)
     if set(values) != _JOURNAL_FIELDS:
         return None
-    from ._checks import check_observation
+    from ._checks import check_event
 
     try:
         properties = values["properties"]
         if not isinstance(properties, dict):
             return None
-        duration_ms = values["duration_ms"]
-        event = _LineEvent(
+        day, event, outcome, error_class = (
             values["day"],
             values["event"],
-            properties_from_json(properties),
             values["outcome"],
             values["error_class"],
-            duration_ms,
         )
-        check_observation(event)
+        duration_ms = values["duration_ms"]
+        check_event(day, event, properties, outcome, error_class, duration_ms)
+        key: Key = (day, event, properties_from_json(properties), outcome, error_class)
     except (SchemaError, TypeError):
         return None
-    key: Key = (event.day, event.event, event.properties, event.outcome, event.error_class)
     return JournalEvent(key, None if duration_ms is None else float(duration_ms))
 
 
 _JOURNAL_FIELDS = frozenset({"day", "event", "properties", "outcome", "error_class", "duration_ms"})
-
-
-class _LineEvent:
-    """A journal line's fields, in the shape `check_observation` checks."""
-
-    __slots__ = ("day", "duration_ms", "error_class", "event", "outcome", "properties")
-
-    def __init__(
-        self,
-        day: object,
-        event: object,
-        properties: object,
-        outcome: object,
-        error_class: object,
-        duration_ms: object,
-    ) -> None:
-        self.day = day
-        self.event = event
-        self.properties = properties
-        self.outcome = outcome
-        self.error_class = error_class
-        self.duration_ms = duration_ms
 
 
 def _parse_dropped(line: bytes) -> str | None:

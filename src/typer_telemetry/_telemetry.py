@@ -26,10 +26,9 @@ from ._settings import DEFAULT_GROUP_NAME, checked_settings
 if TYPE_CHECKING:
     from ._consent import Decision, Policy
     from ._delivery import SendReport
-    from ._events import Bucket, Choice, Flag
+    from ._events import Bucket, Choice, Event, Flag
     from ._settings import Settings
     from .backends.base import Backend
-    from ._events import Event
 
 if TYPE_CHECKING:  # type variables cost an import-time call each; only the checker needs them
     from typing import ParamSpec, TypeVar
@@ -193,10 +192,9 @@ class Telemetry:
 
     def decide(self) -> Decision:
         """Whether telemetry is on for this process, and which source decided."""
-        from ._config import decision_for, read_config
+        from ._controls import decision
 
-        paths = self.settings.paths()
-        return decision_for(self.settings, read_config(paths.config_file), paths)
+        return decision(self.settings)
 
     def status(self) -> dict[str, Any]:
         """Everything `telemetry status --json` shows (see docs/configuration.md for each key)."""

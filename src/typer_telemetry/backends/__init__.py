@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .base import Backend, Batch, DeliveryError
+from .base import Backend, Batch, DeliveryError, Envelope, Record
 
 if TYPE_CHECKING:
     from .debug import DebugBackend
@@ -33,10 +33,12 @@ __all__ = [
     "Batch",
     "DebugBackend",
     "DeliveryError",
+    "Envelope",
     "FileBackend",
     "HTTPBackend",
     "OTLPBackend",
     "PostHogBackend",
+    "Record",
 ]
 
 

@@ -8,8 +8,11 @@ own and never sleep: the sender decides when to try again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
+
+from .._records import Batch, Envelope, Record
+
+__all__ = ["Backend", "Batch", "DeliveryError", "Envelope", "Record"]
 
 
 class DeliveryError(Exception):
@@ -23,15 +26,6 @@ class DeliveryError(Exception):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-
-
-class Batch(NamedTuple):
-    """The rollup records of one completed UTC day, with the envelope they travel in."""
-
-    day: str
-    envelope: Mapping[str, object]
-    records: Sequence[Mapping[str, object]]
-    idempotency_key: str
 
 
 @runtime_checkable

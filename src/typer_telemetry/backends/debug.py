@@ -19,14 +19,7 @@ class DebugBackend:
         sys.stderr.write(f"[{self.label}] would send:\n{text}\n")
 
     def send(self, batch: Batch, *, timeout: float) -> None:
-        self._show(
-            {
-                "idempotency_key": batch.idempotency_key,
-                "day": batch.day,
-                "envelope": dict(batch.envelope),
-                "records": [dict(record) for record in batch.records],
-            }
-        )
+        self._show(batch.to_json())
 
     def request_deletion(self, install_id: str, *, timeout: float) -> None:
         self._show({"deletion_requested_for": install_id})

@@ -7,7 +7,7 @@ import os
 import stat
 from pathlib import Path
 
-from .._files import O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, PRIVATE_FILE_MODE
+from .._paths import O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, PRIVATE_FILE_MODE
 from .base import Batch, DeliveryError
 
 
@@ -53,10 +53,7 @@ class FileBackend:
         self._append(
             {
                 "kind": "batch",
-                "idempotency_key": batch.idempotency_key,
-                "day": batch.day,
-                "envelope": dict(batch.envelope),
-                "records": [dict(record) for record in batch.records],
+                **batch.to_json(),
             }
         )
 

@@ -1,13 +1,14 @@
 """The library's own JSON format over HTTPS: what `Telemetry(endpoint=...)` sends.
 
-    POST {endpoint}/batches      one completed day (format "typer-telemetry-batch", version 1)
+    POST {endpoint}/batches      one completed day (format "typer-telemetry-batch", version 2)
     POST {endpoint}/deletions    a deletion request (format "typer-telemetry-deletion", version 1)
 
 Both carry an `Idempotency-Key` header; a batch's key is also in its body.
 The receiver acknowledges with a 2xx status and the JSON body
 `{"accepted": true}`; any other reply counts as not delivered, so the data
 stays pending (a proxy's error page with status 200 must not lose data).
-docs/backends.md documents the format.
+docs/backends.md documents the format, and what changed from version 1 (every
+record names its `event`; a command's `command` and `flags` moved under `properties`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from .base import Batch, DeliveryError
 
 BATCH_FORMAT = "typer-telemetry-batch"
 DELETION_FORMAT = "typer-telemetry-deletion"
-FORMAT_VERSION = 1
+BATCH_FORMAT_VERSION = 2
+DELETION_FORMAT_VERSION = 1
 
 
 class HTTPBackend:
@@ -38,20 +40,17 @@ class HTTPBackend:
         }
 
     def send(self, batch: Batch, *, timeout: float) -> None:
-        document = {
-            "format": BATCH_FORMAT,
-            "version": FORMAT_VERSION,
-            "idempotency_key": batch.idempotency_key,
-            "day": batch.day,
-            "envelope": dict(batch.envelope),
-            "records": [dict(record) for record in batch.records],
-        }
+        document = {"format": BATCH_FORMAT, "version": BATCH_FORMAT_VERSION, **batch.to_json()}
         headers = self._headers(batch.idempotency_key)
         body = gzip_if_large(json.dumps(document, separators=(",", ":")).encode(), headers)
         _check_acknowledged(post(f"{self.endpoint}/batches", body, headers, timeout=timeout))
 
     def request_deletion(self, install_id: str, *, timeout: float) -> None:
-        document = {"format": DELETION_FORMAT, "version": FORMAT_VERSION, "install_id": install_id}
+        document = {
+            "format": DELETION_FORMAT,
+            "version": DELETION_FORMAT_VERSION,
+            "install_id": install_id,
+        }
         body = json.dumps(document, separators=(",", ":")).encode()
         reply = post(
             f"{self.endpoint}/deletions",

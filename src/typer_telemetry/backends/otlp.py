@@ -1,9 +1,11 @@
 """Send rollups to any OpenTelemetry collector as OTLP/HTTP metrics (JSON encoding).
 
-A completed day maps onto two delta metrics over that day's window: a sum of
-invocations and an explicit-bucket histogram of durations, with one data
-point per rollup record. The fixed duration buckets of the schema are the
-histogram's bounds, so no precision is lost or invented on the way.
+A completed day maps onto delta metrics over that day's window, one data
+point per rollup record: for commands, a sum of invocations and an
+explicit-bucket histogram of their durations; for the tool's own events, a
+sum of occurrences and, for those timed, a histogram of durations, with the
+event's name and fields as attributes. The fixed duration buckets of the
+schema are the histograms' bounds, so no precision is lost or invented on the way.
 
 The JSON follows the OTLP encoding rules: lowerCamelCase field names, 64-bit
 integers as decimal strings, enums as integers.
@@ -16,10 +18,10 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timezone
 
-from .._schema import DURATION_BUCKET_BOUNDS_MS, validate_envelope, validate_rollup_record
+from .._schema import DURATION_BUCKET_BOUNDS_MS
 from .._version import __version__
 from . import _http
-from .base import Batch
+from .base import Batch, Envelope, Record
 
 METRICS_PATH = "/v1/metrics"
 LOGS_PATH = "/v1/logs"
@@ -27,6 +29,8 @@ SCOPE_NAME = "typer_telemetry"
 SDK_NAME = "typer-telemetry"
 INVOCATIONS_METRIC = "cli.command.invocations"
 DURATION_METRIC = "cli.command.duration"
+OCCURRENCES_METRIC = "cli.event.occurrences"
+EVENT_DURATION_METRIC = "cli.event.duration"
 DELETION_LOG_BODY = "telemetry deletion requested"
 UNKNOWN_SERVICE = "unknown_service"
 
@@ -43,44 +47,23 @@ JSONObject = dict[str, object]
 _OWN_HEADERS = frozenset({"content-type", "content-encoding"})
 
 
-def _any_value(value: str | int | Sequence[str]) -> JSONObject:
+AttributeValue = str | int | float | bool | Sequence[str]
+
+
+def _any_value(value: AttributeValue) -> JSONObject:
+    if isinstance(value, bool):
+        return {"boolValue": value}
     if isinstance(value, int):
         return {"intValue": str(value)}
+    if isinstance(value, float):
+        return {"doubleValue": value}
     if isinstance(value, str):
         return {"stringValue": value}
     return {"arrayValue": {"values": [{"stringValue": item} for item in value]}}
 
 
-def _attributes(values: Mapping[str, str | int | Sequence[str]]) -> list[JSONObject]:
+def _attributes(values: Mapping[str, AttributeValue]) -> list[JSONObject]:
     return [{"key": key, "value": _any_value(value)} for key, value in values.items()]
-
-
-def _text(fields: Mapping[str, object], name: str) -> str:
-    value = fields[name]
-    if not isinstance(value, str):
-        raise TypeError(f"{name} is not a string")
-    return value
-
-
-def _number(fields: Mapping[str, object], name: str) -> float:
-    value = fields[name]
-    if not isinstance(value, (int, float)):
-        raise TypeError(f"{name} is not a number")
-    return float(value)
-
-
-def _integer(fields: Mapping[str, object], name: str) -> int:
-    value = fields[name]
-    if not isinstance(value, int):
-        raise TypeError(f"{name} is not an integer")
-    return value
-
-
-def _list(fields: Mapping[str, object], name: str) -> list[object]:
-    value = fields[name]
-    if not isinstance(value, list):
-        raise TypeError(f"{name} is not a list")
-    return value
 
 
 def day_window_unix_nano(day: str) -> tuple[int, int]:
@@ -133,25 +116,47 @@ class OTLPBackend:
             self.service_name = name
 
     def send(self, batch: Batch, *, timeout: float) -> None:
-        """Export the day's records as metrics, or raise DeliveryError.
-
-        Raises SchemaError, before anything is sent, if the batch holds a
-        field outside the allowlist.
-        """
-        envelope = validate_envelope(batch.envelope)
-        records = [validate_rollup_record(record) for record in batch.records]
-        self.adopt_tool_name(_text(envelope, "tool"))
+        """Export the day's records as metrics, or raise DeliveryError."""
+        self.adopt_tool_name(batch.envelope.tool)
+        commands = [record for record in batch.records if record.event == "command"]
+        events = [record for record in batch.records if record.event != "command"]
+        metrics: list[JSONObject] = []
+        if commands:
+            metrics.append(
+                _sum_metric(
+                    INVOCATIONS_METRIC,
+                    "Invocations of a command, per day, outcome, error class and flag set.",
+                    "{invocation}",
+                    commands,
+                )
+            )
+            metrics.append(
+                _histogram_metric(DURATION_METRIC, "Wall time of command invocations.", commands)
+            )
+        if events:
+            metrics.append(
+                _sum_metric(
+                    OCCURRENCES_METRIC,
+                    "Occurrences of the tool's own events, per day, field values and outcome.",
+                    "{event}",
+                    events,
+                )
+            )
+            timed = [record for record in events if record.timed]
+            if timed:
+                metrics.append(
+                    _histogram_metric(
+                        EVENT_DURATION_METRIC, "Durations of the tool's own timed events.", timed
+                    )
+                )
         request: JSONObject = {
             "resourceMetrics": [
                 {
-                    "resource": {"attributes": _attributes(self._resource(envelope))},
+                    "resource": {"attributes": _attributes(_resource(batch.envelope))},
                     "scopeMetrics": [
                         {
                             "scope": {"name": SCOPE_NAME, "version": __version__},
-                            "metrics": [
-                                self._invocations_metric(records),
-                                self._duration_metric(records),
-                            ],
+                            "metrics": metrics,
                         }
                     ],
                 }
@@ -204,83 +209,100 @@ class OTLPBackend:
         }
         self._post(self.logs_url, request, timeout=timeout)
 
-    @staticmethod
-    def _resource(envelope: Mapping[str, object]) -> dict[str, str | int]:
-        return {
-            "service.name": _text(envelope, "tool"),
-            "service.version": _text(envelope, "tool_version"),
-            "telemetry.sdk.name": SDK_NAME,
-            "telemetry.sdk.language": "python",
-            "telemetry.sdk.version": _text(envelope, "library_version"),
-            "os.type": _text(envelope, "os").lower(),
-            "os.version": _text(envelope, "os_release"),
-            "host.arch": _text(envelope, "arch"),
-            # The schema does not record the interpreter's implementation, so
-            # the runtime is named only as far as is known.
-            "process.runtime.name": "python",
-            "process.runtime.version": _text(envelope, "python_version"),
-            "typer_telemetry.schema_version": _integer(envelope, "schema_version"),
-            "typer_telemetry.install_id": _text(envelope, "install_id"),
-        }
-
-    @staticmethod
-    def _point_base(record: Mapping[str, object]) -> JSONObject:
-        start, end = day_window_unix_nano(_text(record, "day"))
-        flags = [str(flag) for flag in _list(record, "flags")]
-        return {
-            "attributes": _attributes(
-                {
-                    "cli.command": _text(record, "command"),
-                    "cli.outcome": _text(record, "outcome"),
-                    "cli.error_class": _text(record, "error_class"),
-                    "cli.flags": flags,
-                }
-            ),
-            "startTimeUnixNano": str(start),
-            "timeUnixNano": str(end),
-        }
-
-    def _invocations_metric(self, records: Sequence[Mapping[str, object]]) -> JSONObject:
-        return {
-            "name": INVOCATIONS_METRIC,
-            "description": "Invocations of a command, per day, outcome, error class and flag set.",
-            "unit": "{invocation}",
-            "sum": {
-                "dataPoints": [
-                    {**self._point_base(record), "asInt": str(_integer(record, "count"))}
-                    for record in records
-                ],
-                "aggregationTemporality": AGGREGATION_TEMPORALITY_DELTA,
-                "isMonotonic": True,
-            },
-        }
-
-    def _duration_metric(self, records: Sequence[Mapping[str, object]]) -> JSONObject:
-        bounds = [float(bound) for bound in DURATION_BUCKET_BOUNDS_MS]
-        return {
-            "name": DURATION_METRIC,
-            "description": "Wall time of command invocations.",
-            "unit": "ms",
-            "histogram": {
-                "dataPoints": [
-                    {
-                        **self._point_base(record),
-                        "count": str(_integer(record, "count")),
-                        "sum": _number(record, "duration_ms_sum"),
-                        "bucketCounts": [
-                            str(count) for count in _list(record, "duration_ms_buckets")
-                        ],
-                        "explicitBounds": bounds,
-                        "min": _number(record, "duration_ms_min"),
-                        "max": _number(record, "duration_ms_max"),
-                    }
-                    for record in records
-                ],
-                "aggregationTemporality": AGGREGATION_TEMPORALITY_DELTA,
-            },
-        }
-
     def _post(self, url: str, request: JSONObject, *, timeout: float) -> None:
         headers = {**self.headers, "Content-Type": "application/json"}
         body = _http.gzip_if_large(json.dumps(request).encode("utf-8"), headers)
         _http.post(url, body, headers, timeout=timeout)
+
+
+def _resource(envelope: Envelope) -> dict[str, AttributeValue]:
+    return {
+        "service.name": envelope.tool,
+        "service.version": envelope.tool_version,
+        "telemetry.sdk.name": SDK_NAME,
+        "telemetry.sdk.language": "python",
+        "telemetry.sdk.version": envelope.library_version,
+        "os.type": envelope.os.lower(),
+        "os.version": envelope.os_release,
+        "host.arch": envelope.arch,
+        # The schema does not record the interpreter's implementation, so
+        # the runtime is named only as far as is known.
+        "process.runtime.name": "python",
+        "process.runtime.version": envelope.python_version,
+        "typer_telemetry.schema_version": envelope.schema_version,
+        "typer_telemetry.install_id": envelope.install_id,
+    }
+
+
+# The built-in properties, as attributes (a command's own are `cli.command`, `cli.flags`).
+_PROPERTY_ATTRIBUTES = {
+    "command": "cli.command",
+    "flags": "cli.flags",
+    "runner": "cli.runner",
+    "agent": "cli.agent",
+    "project_id": "cli.project_id",
+    "sample_rate": "cli.sample_rate",
+}
+
+
+def record_attributes(record: Record) -> dict[str, AttributeValue]:
+    """A record's data point attributes: its event, properties, outcome and error class.
+
+    A tool's own event's fields are `cli.event.<field>`.
+    """
+    attributes: dict[str, AttributeValue] = {}
+    if record.event != "command":
+        attributes["cli.event"] = record.event
+    for name, value in record.properties:
+        attributes[_PROPERTY_ATTRIBUTES.get(name, f"cli.event.{name}")] = value
+    attributes["cli.outcome"] = record.outcome
+    attributes["cli.error_class"] = record.error_class
+    return attributes
+
+
+def _point_base(record: Record) -> JSONObject:
+    start, end = day_window_unix_nano(record.day)
+    return {
+        "attributes": _attributes(record_attributes(record)),
+        "startTimeUnixNano": str(start),
+        "timeUnixNano": str(end),
+    }
+
+
+def _sum_metric(name: str, description: str, unit: str, records: Sequence[Record]) -> JSONObject:
+    return {
+        "name": name,
+        "description": description,
+        "unit": unit,
+        "sum": {
+            "dataPoints": [
+                {**_point_base(record), "asInt": str(record.count)} for record in records
+            ],
+            "aggregationTemporality": AGGREGATION_TEMPORALITY_DELTA,
+            "isMonotonic": True,
+        },
+    }
+
+
+def _histogram_metric(name: str, description: str, records: Sequence[Record]) -> JSONObject:
+    bounds = [float(bound) for bound in DURATION_BUCKET_BOUNDS_MS]
+    return {
+        "name": name,
+        "description": description,
+        "unit": "ms",
+        "histogram": {
+            "dataPoints": [
+                {
+                    **_point_base(record),
+                    "count": str(record.timed),
+                    "sum": record.duration_ms_sum,
+                    "bucketCounts": [str(count) for count in record.duration_ms_buckets],
+                    "explicitBounds": bounds,
+                    "min": record.duration_ms_min,
+                    "max": record.duration_ms_max,
+                }
+                for record in records
+            ],
+            "aggregationTemporality": AGGREGATION_TEMPORALITY_DELTA,
+        },
+    }

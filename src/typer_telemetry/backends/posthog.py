@@ -6,7 +6,9 @@ false, "sent_at": ..., "api_key": ...}`, gzipped with `Content-Encoding: gzip`
 when large. Speaking the client's exact dialect keeps the back end working
 wherever the client works, without depending on it.
 
-Each rollup record becomes one event. Events are personless and skip GeoIP,
+Each rollup record becomes one event: `cli_command_rollup` for a command's,
+the event's own name for the tool's own events, with the record's
+properties, counts and durations as event properties. Events are personless and skip GeoIP,
 and their uuids are derived from the batch's idempotency key, so a batch sent
 twice (the first reply was lost) is deduplicated by PostHog rather than
 counted twice.
@@ -19,14 +21,15 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime, time, timedelta, timezone
 
-from .._schema import validate_envelope, validate_rollup_record
 from . import _http
-from .base import Batch
+from .base import Batch, Record
 
 DEFAULT_HOST = "https://us.i.posthog.com"
 BATCH_PATH = "/batch/"
 ROLLUP_EVENT = "cli_command_rollup"
 DELETION_EVENT = "telemetry_deletion_requested"
+# Names a tool's own event may not take: they would mix with these.
+RESERVED_EVENT_NAMES = frozenset({ROLLUP_EVENT, DELETION_EVENT})
 LIBRARY_NAME = "typer-telemetry"
 
 # PostHog's app hosts do not ingest; its client sends to the ingestion hosts instead.
@@ -73,6 +76,23 @@ def _now_to_the_second() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
+def event_name(record: Record) -> str:
+    """The PostHog event a record becomes: `cli_command_rollup`, or the tool's own event name."""
+    return ROLLUP_EVENT if record.event == "command" else record.event
+
+
+def record_properties(record: Record) -> dict[str, object]:
+    """A record's fields as event properties: its own properties flattened to the top.
+
+    No clash is possible: the schema reserves every field name of the record
+    (and the envelope) from the names a tool's event may declare.
+    """
+    fields = record.to_json()
+    properties = fields.pop("properties")
+    del fields["event"]  # the PostHog event's own name says it
+    return {"day": fields.pop("day"), **properties, **fields}
+
+
 class PostHogBackend:
     """Deliver each completed day as one PostHog batch capture request."""
 
@@ -85,29 +105,23 @@ class PostHogBackend:
         self.batch_url = _http.check_endpoint(ingestion_host + BATCH_PATH)
 
     def send(self, batch: Batch, *, timeout: float) -> None:
-        """Capture one event per rollup record, or raise DeliveryError.
-
-        Raises SchemaError, before anything is sent, if the batch holds a
-        field outside the allowlist.
-        """
-        envelope = validate_envelope(batch.envelope)
+        """Capture one event per rollup record, or raise DeliveryError."""
+        envelope = batch.envelope.to_json()
         install_id = str(envelope.pop("install_id"))
-        library_version = str(envelope["library_version"])
         events: list[dict[str, object]] = []
         for index, record in enumerate(batch.records):
-            fields = validate_rollup_record(record)
             events.append(
                 {
-                    "event": ROLLUP_EVENT,
+                    "event": event_name(record),
                     "distinct_id": install_id,
                     "properties": {
-                        **fields,
+                        **record_properties(record),
                         **envelope,
                         **_PRIVACY_PROPERTIES,
                         "$lib": LIBRARY_NAME,
-                        "$lib_version": library_version,
+                        "$lib_version": batch.envelope.library_version,
                     },
-                    "timestamp": end_of_day(str(fields["day"])),
+                    "timestamp": end_of_day(record.day),
                     "uuid": event_uuid(batch.idempotency_key, index),
                 }
             )
