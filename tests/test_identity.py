@@ -216,15 +216,30 @@ def test_a_relative_start_is_made_absolute(tmp_path: Path, monkeypatch: pytest.M
     assert project_folder(Path("..") / "sub") == project.resolve()
 
 
-def test_a_big_folder_is_searched_name_by_name_and_still_found(tmp_path: Path) -> None:
-    """A folder too big to list cheaply is checked marker by marker instead."""
+def test_a_big_folder_is_searched_name_by_name_not_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listing a folder of thousands of entries would cost milliseconds on every run.
+
+    The marker is a broken symlink: by name or by listing, a marker is a name
+    that is there, whatever it points to.
+    """
     project = tmp_path / "big"
     (project / "sub").mkdir(parents=True)
     for number in range(700):
         (project / f"a-file-with-a-rather-long-name-{number:05}.txt").touch()
     assert os.stat(project).st_size > _identity._LIST_AT_MOST
-    (project / "Cargo.toml").touch()
+    (project / "Cargo.toml").symlink_to(tmp_path / "missing")
+    listed: list[str] = []
+    real_listdir = os.listdir
+
+    def listdir(path: str) -> list[str]:
+        listed.append(path)
+        return real_listdir(path)
+
+    monkeypatch.setattr(_identity.os, "listdir", listdir)
     assert project_folder(project / "sub") == project.resolve()
+    assert listed == [str((project / "sub").resolve())]
 
 
 def test_symlink_loops_never_raise_and_a_looping_marker_still_counts(tmp_path: Path) -> None:
