@@ -74,10 +74,12 @@ AGENTS: tuple[str, ...] = (
 # agents. Aider, Devin and Factory's Droid set no variable in the commands
 # they run (https://github.com/ascorbic/am-i-vibing/blob/main/packages/am-i-vibing/src/providers.ts).
 AGENT_VARIABLES: tuple[tuple[str, str | None, str], ...] = (
-    # Claude Code sets CLAUDECODE=1 in the shell commands it runs:
+    # Claude Code sets CLAUDECODE=1 in the shell commands it runs, and (since
+    # 2.1.172) CLAUDE_CODE_CHILD_SESSION=1 in what its own tools and hooks spawn:
     # https://code.claude.com/docs/en/env-vars
     # https://github.com/anthropics/claude-code/issues/24838
     ("CLAUDECODE", "1", "claude_code"),
+    ("CLAUDE_CODE_CHILD_SESSION", "1", "claude_code"),
     # Codex CLI puts the session's thread id into every shell command, and
     # CODEX_SANDBOX=seatbelt / CODEX_SANDBOX_NETWORK_DISABLED=1 on sandboxed ones:
     # https://github.com/openai/codex/blob/main/codex-rs/core/src/spawn.rs
