@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from typer_telemetry._files import STORE_DIR_NAME
+from typer_telemetry._paths import STORE_DIR_NAME
 
 BENCH_DIR = Path(__file__).resolve().parent
 TOOLS_DIR = BENCH_DIR / "tools"

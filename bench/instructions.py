@@ -11,7 +11,7 @@ same work:
 - PYTHONHASHSEED=0 (hash randomisation changes dict and set layouts);
 - every run starts from a fresh copy of the same warm home (config written,
   notice already shown, a journal of two records): the journal grows with each
-  run and every `COMPACT_AT_BYTES` one run folds it, a large occasional cost,
+  run and every `FOLD_AT_BYTES` one run folds it, a large occasional cost,
   counted here separately as "a run that folds";
 - the library's and the tools' bytecode is cached (an installed copy, never a
   source tree on PYTHONPATH);
@@ -53,8 +53,8 @@ from harness import (
 )
 from invocations import EXPECTED_OUTPUT, SHORT_COMMAND, Variant
 
-from typer_telemetry._journal import COMPACT_AT_BYTES, JOURNAL_NAME
-from typer_telemetry._store import ROLLUP_NAME
+from typer_telemetry._paths import JOURNAL_NAME, ROLLUP_NAME
+from typer_telemetry._recording import FOLD_AT_BYTES
 
 # The last Click-based Typer: it does not import pydantic, so its start-up is
 # lighter and the library's share of a short invocation larger.
@@ -164,7 +164,7 @@ class TyperCounts:
         """About how many invocations apart the runs that fold the journal are."""
         if not self.journal_line_bytes:
             return None
-        return COMPACT_AT_BYTES // self.journal_line_bytes
+        return FOLD_AT_BYTES // self.journal_line_bytes
 
 
 @dataclass
@@ -305,7 +305,7 @@ def _journal_before_fold(home: Path) -> int:
     # as many digits) is no shorter than them, and so takes the journal past
     # the threshold.
     filler = _DURATION.sub(rb"\1", line)
-    copies = (COMPACT_AT_BYTES - 1 - len(content)) // len(filler)
+    copies = (FOLD_AT_BYTES - 1 - len(content)) // len(filler)
     journal.write_bytes(content + filler * copies)
     return len(line)
 

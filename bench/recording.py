@@ -61,9 +61,9 @@ def _count(record: Mapping[str, object]) -> int:
 
 
 def _key(record: Mapping[str, object]) -> tuple[str, tuple[str, ...]]:
-    flags = record["flags"]
+    flags = record["properties"]["flags"]
     assert isinstance(flags, list)
-    return str(record["command"]), tuple(str(flag) for flag in flags)
+    return str(record["properties"]["command"]), tuple(str(flag) for flag in flags)
 
 
 def _sizes(directory: Path) -> tuple[int, int]:
@@ -309,7 +309,7 @@ def write_store(directory: Path, days: Sequence[str], keys_per_day: int) -> int:
     from typer_telemetry._store import Rollup
 
     durations = random.Random(len(days) * keys_per_day)
-    rollup = Rollup(merged_through=1)
+    rollup = Rollup(folded_through=1)
     for day in days:
         for index in range(keys_per_day):
             rollup.add_observation(

@@ -10,7 +10,7 @@ from instructions import InstructionCounts, TyperCounts
 from invocations import Audit, ImportProfile, PhaseBreakdown, ShortInvocations
 from recording import ConcurrentInvocations, StoreAtLimits, StoreFigures, ThroughputFigures
 
-from typer_telemetry._journal import COMPACT_AT_BYTES
+from typer_telemetry._recording import FOLD_AT_BYTES
 
 
 @dataclass(frozen=True)
@@ -320,7 +320,7 @@ def instruction_lines(counts: InstructionCounts) -> list[str]:
             over = figures.folding.median - figures.figures("telemetry").median
             lines += [
                 f"The run that folds starts with the journal just under"
-                f" {COMPACT_AT_BYTES // 1024} KiB, so that the record it appends makes it"
+                f" {FOLD_AT_BYTES // 1024} KiB, so that the record it appends makes it"
                 f" fold the journal into the rollup (and fsync it). That happens about once"
                 f" every {every} invocations (records of {figures.journal_line_bytes} bytes):"
                 f" {over / every / 1e6:.2f} M instructions per invocation on average.",
@@ -757,7 +757,7 @@ def _what_it_took() -> list[str]:
         "  test, tests/test_hot_path.py, pins the set): the checks the schema's fields",
         "  name live apart from its tables (`_checks.py`, which also checks the",
         "  author's endpoint), appending to the journal apart from folding it",
-        "  (`_journal.py`; `_store.py` loads only when the journal is folded, about",
+        "  (`_recording.py`; `_store.py` loads only when the journal is folded, about",
         "  once in 150 runs), and the `telemetry` group is made by the hook instead",
         "  of a module of its own. Instructions added to a recorded run went from",
         "  14.4 M to 11.8 M on Typer 0.29.2 (+1.9% to +1.6%) and from 14.4 M to",

@@ -81,7 +81,7 @@ def in_process_telemetry(
     enter_clean_environment(monkeypatch, home)
     telemetry = Telemetry(name, version="1.0", endpoint=endpoint)
     if now is not None:
-        telemetry.clock = lambda: float(now)
+        telemetry.settings = telemetry.settings.replace(clock=lambda: float(now))
     return telemetry
 
 
@@ -143,10 +143,10 @@ class Tool:
         return {
             (
                 str(record["day"]),
-                str(record["command"]),
+                str(record["properties"]["command"]),
                 str(record["outcome"]),
                 str(record["error_class"]),
-                tuple(record["flags"]),  # type: ignore[arg-type]
+                tuple(record["properties"]["flags"]),  # type: ignore[arg-type]
             ): int(record["count"])  # type: ignore[call-overload]
             for record in self.pending(env)
         }
@@ -194,3 +194,15 @@ def run_burst(home: Path, count: int, env: Mapping[str, str]) -> subprocess.Pope
 
 def tool_script(name: str) -> Path:
     return TOOLS / f"{name}.py"
+
+
+def append_event(store: RollupStore, observation: Observation) -> None:
+    """Append one event to the store's journal, as a recorded run does (folding when it has grown)."""
+    from typer_telemetry import _recording
+
+    _recording.append(store.directory, observation, lambda message: None)
+
+
+if TYPE_CHECKING:
+    from typer_telemetry._recording import Observation
+    from typer_telemetry._store import RollupStore

@@ -1,14 +1,14 @@
-"""One realistic completed day, shared by the back-end tests."""
+"""One realistic completed day, shared by the back-end tests: two commands and an event of the tool's own."""
 
 from __future__ import annotations
 
-from typer_telemetry._schema import validate_envelope, validate_rollup_record
+from typer_telemetry._records import Batch, Envelope, Record
 
 DAY = "2026-11-23"
 INSTALL_ID = "3f2b8c1e-9a4d-4e6f-8b2a-7c5d1e0f9a3b"
-ENVELOPE = validate_envelope(
+ENVELOPE = Envelope(
     {
-        "schema_version": 1,
+        "schema_version": 2,
         "tool": "acme-deploy",
         "tool_version": "2.4.1",
         "library_version": "0.1.0",
@@ -19,13 +19,13 @@ ENVELOPE = validate_envelope(
         "install_id": INSTALL_ID,
     }
 )
-MIGRATIONS = validate_rollup_record(
+MIGRATIONS = Record.from_json(
     {
         "day": DAY,
-        "command": "db migrate",
+        "event": "command",
+        "properties": {"command": "db migrate", "flags": ["--dry-run", "--force"]},
         "outcome": "success",
         "error_class": "",
-        "flags": ["--dry-run", "--force"],
         "count": 3,
         "duration_ms_sum": 1234.5,
         "duration_ms_min": 12.0,
@@ -33,13 +33,13 @@ MIGRATIONS = validate_rollup_record(
         "duration_ms_buckets": [0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0],
     }
 )
-ROOT_FAILURE = validate_rollup_record(
+ROOT_FAILURE = Record.from_json(
     {
         "day": DAY,
-        "command": "",
+        "event": "command",
+        "properties": {"command": "", "flags": []},
         "outcome": "error",
         "error_class": "ValueError",
-        "flags": [],
         "count": 1,
         "duration_ms_sum": 4.5,
         "duration_ms_min": 4.5,
@@ -47,3 +47,22 @@ ROOT_FAILURE = validate_rollup_record(
         "duration_ms_buckets": [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
     }
 )
+# An event of the tool's own, timed twice out of three occurrences.
+INGESTS = Record.from_json(
+    {
+        "day": DAY,
+        "event": "ingest_completed",
+        "properties": {"demo": False, "driver": "postgres", "table_count": "100-1000"},
+        "outcome": "success",
+        "error_class": "",
+        "count": 3,
+        "duration_ms_sum": 1700.0,
+        "duration_ms_min": 700.0,
+        "duration_ms_max": 1000.0,
+        "duration_ms_buckets": [0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0],
+    }
+)
+
+
+def batch(*records: Record, idempotency_key: str = "acme-deploy/2026-11-23/3f2b8c1e") -> Batch:
+    return Batch(DAY, ENVELOPE, records, idempotency_key)

@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import Tool, in_process_telemetry, run_burst
 from tests.receiver import Receiver
+from typer_telemetry._recording import record_command
 
 DAY_1 = 1773144000  # 2026-03-10 12:00 UTC
 DAY_2 = DAY_1 + 86400  # 2026-03-11
@@ -91,7 +92,7 @@ def test_a_long_running_run_sends_exactly_the_completed_days_once(
     assert [batch["day"] for batch in sent] == ["2026-03-10", "2026-03-11"]
     first = sent[0]
     assert (first["format"], first["version"]) == ("typer-telemetry-batch", 1)
-    assert sorted((r["command"], r["count"]) for r in first["records"]) == [  # type: ignore[attr-defined]
+    assert sorted((r["properties"]["command"], r["count"]) for r in first["records"]) == [  # type: ignore[attr-defined]
         ("db migrate", 1),
         ("hello", 1),
     ]
@@ -310,7 +311,7 @@ def test_a_custom_back_end_receives_completed_days(tool: Tool, tmp_path: Path) -
     document = json.loads(line)
     assert document["kind"] == "batch"
     assert document["day"] == "2026-03-10"
-    assert [r["command"] for r in document["records"]] == ["db migrate"]
+    assert [r["properties"]["command"] for r in document["records"]] == ["db migrate"]
 
 
 def test_flush_sends_from_a_server_without_waiting_for_a_long_run(
@@ -319,9 +320,9 @@ def test_flush_sends_from_a_server_without_waiting_for_a_long_run(
     telemetry = in_process_telemetry(
         monkeypatch, home, "flush-tool", receiver.url("/v1"), now=DAY_1
     )
-    telemetry.record_invocation("serve", "success", "", ("--port",), 12.0)
+    record_command(telemetry.settings, "serve", "success", "", ("--port",), 12.0)
     assert telemetry.flush(timeout=5).days_sent == ()  # the day is not over yet
-    telemetry.clock = lambda: float(DAY_2)
+    telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_2))
     report = telemetry.flush(timeout=5)
     assert report.days_sent == ("2026-03-10",)
     assert report.error is None
@@ -352,13 +353,13 @@ def test_temporary_files_of_killed_writers_are_cleaned_up_by_the_next_send(
     telemetry = in_process_telemetry(
         monkeypatch, home, "flush-tool", receiver.url("/v1"), now=DAY_1
     )
-    telemetry.record_invocation("serve", "success", "", (), 12.0)
-    store_dir = telemetry.paths.store_dir
+    record_command(telemetry.settings, "serve", "success", "", (), 12.0)
+    store_dir = telemetry.settings.paths().store_dir
     # What a writer killed between creating its temporary file and renaming it leaves.
     leftovers = [store_dir / ".deletions.json.4242.tmp", store_dir / ".not-before.json.4243.tmp"]
     for leftover in leftovers:
         leftover.write_bytes(b'["9c1d2e3f-')
-    telemetry.clock = lambda: float(DAY_2)
+    telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_2))
     assert telemetry.flush(timeout=5).days_sent == ("2026-03-10",)
     assert [path for path in leftovers if path.exists()] == []
     assert telemetry.status()["pending_deletions"] == []

@@ -7,7 +7,7 @@ import sys
 import platformdirs
 import pytest
 
-from typer_telemetry._files import Paths, _xdg_folders
+from typer_telemetry._paths import Paths, _xdg_folders
 
 CASES = [
     {"HOME": "/home/ada"},

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Tool, tool_script
+from tests.conftest import Tool, append_event, tool_script
 from typer_telemetry._delivery import build_envelope
-from typer_telemetry._journal import Observation
+from typer_telemetry._recording import Observation
 from typer_telemetry._schema import DURATION_BUCKET_BOUNDS_MS, ROLLUP_FIELD_NAMES
 from typer_telemetry._store import RollupStore
 
@@ -22,7 +22,7 @@ YESTERDAY = "2026-03-09"
 
 # Records whose cells a truncating table cut: long outcomes, error classes and flag lists.
 WIDE_RECORDS = [
-    Observation(
+    Observation.of_command(
         YESTERDAY,
         "database remote synchronise-everything",
         "usage_error",
@@ -30,7 +30,7 @@ WIDE_RECORDS = [
         ("--configuration-file", "--dry-run", "--verbose"),
         3.0,
     ),
-    Observation(
+    Observation.of_command(
         TODAY,
         "export",
         "error",
@@ -38,7 +38,7 @@ WIDE_RECORDS = [
         ("--destination-folder", "--overwrite-existing"),
         40.0,
     ),
-    Observation(TODAY, "", "aborted", "KeyboardInterrupt", (), 2_000_000.0),
+    Observation.of_command(TODAY, "", "aborted", "KeyboardInterrupt", (), 2_000_000.0),
 ]
 
 
@@ -54,7 +54,7 @@ def plant(tool: Tool, observations: list[Observation], today: str = TODAY) -> No
     """Record invocations into the tool's store through the store itself (journal lines)."""
     store = RollupStore(tool.store_dir, lambda message: None)
     for observation in observations:
-        store.append(observation, today=today)
+        append_event(store, observation)
 
 
 def values_of(observation: Observation) -> list[str]:
@@ -120,7 +120,7 @@ def test_status_json_keeps_pending_as_sent_and_adds_estimates_envelope_and_today
     assert status["duration_bucket_bounds_ms"] == list(DURATION_BUCKET_BOUNDS_MS)
     assert status["today"] is not None
     by_command = {
-        record["command"]: detail for record, detail in zip(pending, details, strict=True)
+        record["properties"]["command"]: detail for record, detail in zip(pending, details, strict=True)
     }
     slow = by_command[""]  # 2,000,000 ms: past the last bound, in the open bucket
     assert slow["p50_ms"] == slow["p95_ms"] == {"above_ms": 1_800_000, "at_most_ms": None}

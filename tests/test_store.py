@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Tool, run_burst
-from typer_telemetry import _journal, _store
-from typer_telemetry._journal import Observation
+from tests.conftest import Tool, append_event, run_burst
+from typer_telemetry import _recording, _store
+from typer_telemetry._recording import Observation
 from typer_telemetry._schema import DURATION_BUCKET_COUNT, validate_rollup_record
 from typer_telemetry._store import RollupStore
 
@@ -31,7 +31,7 @@ def observation(
         "duration_ms": ms,
     }
     values.update(fields)
-    return Observation(**values)  # type: ignore[arg-type]
+    return Observation.of_command(**values)  # type: ignore[arg-type]
 
 
 def debug_lines() -> tuple[list[str], RollupStore]:
@@ -45,13 +45,13 @@ def store(tmp_path: Path) -> RollupStore:
 
 
 def test_records_aggregate_per_day_command_outcome_error_and_flags(store: RollupStore) -> None:
-    store.append(observation(ms=3), today=DAY)
-    store.append(observation(ms=30), today=DAY)
-    store.append(observation(ms=3000, flags=("--force",)), today=DAY)
-    store.append(observation(outcome="error", error_class="ValueError", ms=1), today=DAY)
+    append_event(store, observation(ms=3))
+    append_event(store, observation(ms=30))
+    append_event(store, observation(ms=3000, flags=("--force",)))
+    append_event(store, observation(outcome="error", error_class="ValueError", ms=1))
     store.append(observation(day="2026-03-11", ms=7), today="2026-03-11")
     records = store.pending(today="2026-03-11")
-    assert [(r["day"], r["outcome"], r["flags"], r["count"]) for r in records] == [
+    assert [(r["day"], r["outcome"], r["properties"]["flags"], r["count"]) for r in records] == [
         (DAY, "error", [], 1),
         (DAY, "success", [], 2),
         (DAY, "success", ["--force"], 1),
@@ -70,8 +70,8 @@ def test_records_aggregate_per_day_command_outcome_error_and_flags(store: Rollup
 
 def test_folding_keeps_counts_and_empties_the_journal(store: RollupStore) -> None:
     for _ in range(500):
-        store.append(observation(), today=DAY)
-    assert store.compact(today=DAY)
+        append_event(store, observation())
+    assert store.fold(today=DAY)
     assert not store.journal_path.exists()
     assert [r["count"] for r in store.pending(today=DAY)] == [500]
     assert sorted(p.name for p in store.directory.iterdir()) == ["compact.lock", "rollup.json"]
@@ -80,7 +80,7 @@ def test_folding_keeps_counts_and_empties_the_journal(store: RollupStore) -> Non
 def test_store_for_100000_invocations_of_10_commands_stays_under_64_kib(store: RollupStore) -> None:
     commands = [f"command{index}" for index in range(10)]
     for index in range(100_000):
-        store.append(observation(command=commands[index % 10], ms=index % 977), today=DAY)
+        append_event(store, observation(command=commands[index % 10], ms=index % 977))
     size = sum(path.stat().st_size for path in store.directory.iterdir())
     assert size <= 64 * 1024
     assert sum(int(r["count"]) for r in store.pending(today=DAY)) == 100_000  # type: ignore[call-overload]
@@ -94,8 +94,8 @@ def test_days_older_than_the_retention_are_dropped(store: RollupStore) -> None:
 
 def test_keys_beyond_the_daily_cap_are_counted_as_dropped(store: RollupStore) -> None:
     for index in range(_store.MAX_KEYS_PER_DAY + 5):
-        store.append(observation(command=f"c{index}"), today=DAY)
-    store.append(observation(command="c0"), today=DAY)  # an existing key still counts
+        append_event(store, observation(command=f"c{index}"))
+    append_event(store, observation(command="c0"))  # an existing key still counts
     records = store.pending(today=DAY)
     assert len(records) == _store.MAX_KEYS_PER_DAY
     assert sum(int(r["count"]) for r in records) == _store.MAX_KEYS_PER_DAY + 1  # type: ignore[call-overload]
@@ -112,7 +112,7 @@ def test_an_unusable_rollup_file_is_set_aside_and_recording_goes_on(
 ) -> None:
     store.directory.mkdir(parents=True)
     store.rollup_path.write_bytes(content)
-    store.append(observation(), today=DAY)
+    append_event(store, observation())
     assert [r["count"] for r in store.pending(today=DAY)] == [1]
     aside = [
         p.name for p in store.directory.iterdir() if p.name.startswith("rollup.json.unusable-")
@@ -121,7 +121,7 @@ def test_an_unusable_rollup_file_is_set_aside_and_recording_goes_on(
 
 
 def test_journal_lines_outside_the_schema_are_dropped(store: RollupStore) -> None:
-    store.append(observation(), today=DAY)
+    append_event(store, observation())
     with open(store.journal_path, "ab") as journal:
         journal.write(
             b'\n{"day":"2026-03-10","command":"x","outcome":"success","error_class":"",'
@@ -132,16 +132,16 @@ def test_journal_lines_outside_the_schema_are_dropped(store: RollupStore) -> Non
         journal.write(
             b'\n{"day":"2026-03-10","command":"db migrate","outcome":"succe'
         )  # torn write
-    store.append(observation(), today=DAY)
+    append_event(store, observation())
     records = store.pending(today=DAY)
-    assert [(r["command"], r["count"]) for r in records] == [("db migrate", 2)]
+    assert [(r["properties"]["command"], r["count"]) for r in records] == [("db migrate", 2)]
     assert b"secret" not in store.rollup_path.read_bytes()
 
 
 def test_a_segment_left_by_a_crash_after_folding_is_not_counted_twice(store: RollupStore) -> None:
     for _ in range(3):
-        store.append(observation(), today=DAY)
-    store.compact(today=DAY)
+        append_event(store, observation())
+    store.fold(today=DAY)
     document = json.loads(store.rollup_path.read_bytes())
     # As if the folding process died after writing the rollup, before deleting the segment:
     leftover = store.directory / f"segment-{document['merged_through']}.log"
@@ -151,12 +151,12 @@ def test_a_segment_left_by_a_crash_after_folding_is_not_counted_twice(store: Rol
 
 
 def test_a_segment_left_by_a_crash_before_folding_is_folded_once(store: RollupStore) -> None:
-    store.append(observation(), today=DAY)
-    store.compact(today=DAY)
-    store.append(observation(), today=DAY)
+    append_event(store, observation())
+    store.fold(today=DAY)
+    append_event(store, observation())
     # As if a folder renamed the journal and died before folding it:
     os.rename(store.journal_path, store.directory / "segment-7.log")
-    store.append(observation(), today=DAY)
+    append_event(store, observation())
     assert [r["count"] for r in store.pending(today=DAY)] == [3]
     assert [r["count"] for r in store.pending(today=DAY)] == [3]
 
@@ -164,24 +164,24 @@ def test_a_segment_left_by_a_crash_before_folding_is_folded_once(store: RollupSt
 def test_a_full_journal_is_folded_rather_than_refusing_records(store: RollupStore) -> None:
     store.directory.mkdir(parents=True)
     line = observation().journal_line()
-    count = _journal.MAX_JOURNAL_BYTES // len(line)
+    count = _recording.MAX_JOURNAL_BYTES // len(line)
     store.journal_path.write_bytes(line * count)  # as if other processes outran folding
-    store.append(observation(), today=DAY)
+    append_event(store, observation())
     assert [r["count"] for r in store.pending(today=DAY)] == [count + 1]
 
 
 def test_a_temporary_file_left_by_a_killed_writer_is_cleaned_up(store: RollupStore) -> None:
-    store.append(observation(), today=DAY)
+    append_event(store, observation())
     leftover = store.directory / ".rollup.json.12345.tmp"
     leftover.write_bytes(b'{"half": ')
-    store.compact(today=DAY)
+    store.fold(today=DAY)
     assert not leftover.exists()
     assert [r["count"] for r in store.pending(today=DAY)] == [1]
 
 
 def test_files_are_private(store: RollupStore) -> None:
-    store.append(observation(), today=DAY)
-    store.compact(today=DAY)
+    append_event(store, observation())
+    store.fold(today=DAY)
     assert store.directory.stat().st_mode & 0o777 == 0o700
     for path in store.directory.iterdir():
         assert path.stat().st_mode & 0o777 == 0o600, path
@@ -195,15 +195,15 @@ def test_a_symlink_in_place_of_the_journal_is_not_followed(
     target.write_text("untouched")
     store.journal_path.symlink_to(target)
     with pytest.raises(OSError):
-        store.append(observation(), today=DAY)
+        append_event(store, observation())
     assert target.read_text() == "untouched"
 
 
 def test_clear_deletes_everything_pending(store: RollupStore) -> None:
     for _ in range(3):
-        store.append(observation(), today=DAY)
-    store.compact(today=DAY)
-    store.append(observation(), today=DAY)
+        append_event(store, observation())
+    store.fold(today=DAY)
+    append_event(store, observation())
     store.clear()
     assert store.pending(today=DAY) == []
     assert [p.name for p in store.directory.iterdir()] == ["compact.lock"]

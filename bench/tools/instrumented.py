@@ -23,7 +23,7 @@ telemetry = Telemetry(
     long_running_after=float(os.environ.get("BENCH_LONG_RUNNING_AFTER", "2.0")),
 )
 if os.environ.get("BENCH_NOW"):
-    telemetry.clock = lambda: float(os.environ["BENCH_NOW"])
+    telemetry.settings = telemetry.settings.replace(clock=lambda: float(os.environ["BENCH_NOW"]))
 telemetry.instrument(app)
 
 if __name__ == "__main__":

@@ -27,8 +27,14 @@ import sys
 import time
 from pathlib import Path
 
-from typer_telemetry._journal import Observation
-from typer_telemetry._store import ROLLUP_NAME, RollupStore
+from typer_telemetry import _recording
+from typer_telemetry._recording import Observation
+from typer_telemetry._paths import ROLLUP_NAME
+from typer_telemetry._store import RollupStore
+
+def _quiet(message: str) -> None:
+    pass
+
 
 COMMANDS = (
     ("build", ("--release",)),
@@ -53,7 +59,7 @@ def observations(day: str, count: int) -> list[Observation]:
     """`count` realistic invocations of ten distinct commands, with varied durations."""
     durations = random.Random(day)
     return [
-        Observation(
+        Observation.of_command(
             day,
             COMMANDS[index % len(COMMANDS)][0],
             "success",
@@ -89,7 +95,7 @@ def time_appends(directory: Path, day: str, count: int) -> None:
     durations_ns = []
     for observation in observations(day, count):
         started = time.perf_counter_ns()
-        store.append(observation, today=day)
+        _recording.append(store.directory, observation, _quiet)
         durations_ns.append(time.perf_counter_ns() - started)
     durations_us = sorted(duration / 1000.0 for duration in durations_ns)
     rollup_path = directory / ROLLUP_NAME
@@ -114,7 +120,7 @@ def append(directory: Path, day: str, count: int) -> None:
     batch = observations(day, count)
     wait_for_start()
     for observation in batch:
-        store.append(observation, today=day)
+        _recording.append(store.directory, observation, _quiet)
     print(json.dumps(messages.counts), flush=True)
 
 
@@ -142,7 +148,8 @@ def time_fold(directory: Path, day: str, rounds: int) -> None:
     import shutil
     import tempfile
 
-    from typer_telemetry._journal import COMPACT_AT_BYTES, JOURNAL_NAME
+    from typer_telemetry._paths import JOURNAL_NAME
+from typer_telemetry._recording import FOLD_AT_BYTES
 
     durations_ms = []
     cpu_ms = []
@@ -152,15 +159,15 @@ def time_fold(directory: Path, day: str, rounds: int) -> None:
             copy = Path(scratch) / f"store-{round_number}"
             shutil.copytree(directory, copy)
             store = RollupStore(copy, ignore)
-            for observation in observations(day, COMPACT_AT_BYTES // 64):
+            for observation in observations(day, FOLD_AT_BYTES // 64):
                 if (copy / JOURNAL_NAME).exists() and (
-                    (copy / JOURNAL_NAME).stat().st_size + 200 >= COMPACT_AT_BYTES
+                    (copy / JOURNAL_NAME).stat().st_size + 200 >= FOLD_AT_BYTES
                 ):
                     break
-                store.append(observation, today=day)
+                _recording.append(store.directory, observation, _quiet)
             started = time.perf_counter_ns()
             cpu_started = time.process_time_ns()
-            store.compact(today=day)
+            store.fold(today=day)
             durations_ms.append((time.perf_counter_ns() - started) / 1e6)
             cpu_ms.append((time.process_time_ns() - cpu_started) / 1e6)
             records = len(store.pending(today=day))

@@ -75,15 +75,31 @@ def _describe_destination(destination: dict[str, Any], settings: Settings) -> st
 
 
 def _record_cells(record: dict[str, Any]) -> list[str]:
+    """A record as the table shows it: a command's path and options given, or the tool's
+    own event's name (marked as an event) and field values; the signals with either."""
+    properties = dict(record["properties"])
+    if record["event"] == "command":
+        what = properties.pop("command") or "(root)"
+        details = list(properties.pop("flags"))
+    else:
+        what = f"event {record['event']}"
+        details = []
+    details += [f"{name}={_shown(value)}" for name, value in properties.items()]
     return [
-        record["command"] or "(root)",
+        what,
         record["outcome"],
         record["error_class"] or "-",
-        " ".join(record["flags"]) or "-",
+        " ".join(details) or "-",
         str(record["count"]),
         _estimate_percentile(record["duration_ms_buckets"], 0.5),
         _estimate_percentile(record["duration_ms_buckets"], 0.95),
     ]
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _table(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -224,13 +225,13 @@ def record(settings: Settings, observation: Observation) -> None:
             count_dropped(
                 paths.store_dir,
                 observation.day,
-                settings,
+                settings.debug,
                 "the event cannot be recorded within the schema (see TELEMETRY.md)",
             )
             return
         observation = observation.replace(*fitted)
         settings.debug("the event was made to fit the schema (see TELEMETRY.md)")
-    append(paths.store_dir, observation, settings)
+    append(paths.store_dir, observation, settings.debug)
     settings.debug(f"recorded {observation}")
 
 
@@ -252,42 +253,42 @@ def sampled_in(rate: float) -> bool:
 # -- the journal ------------------------------------------------------------------
 
 
-def append(directory: Path, observation: Observation, settings: Settings) -> None:
+def append(directory: Path, observation: Observation, debug: Callable[[str], None]) -> None:
     """Add one event to the journal; fold the journal when it has grown."""
     line = observation.journal_line()
     today = observation.day
     try:
         size = append_line(directory, line)
     except UnsafeFile as unsafe:
-        settings.debug(f"not recording: {unsafe.describe('data')}")
+        debug(f"not recording: {unsafe.describe('data')}")
         return
     if size is None:
         # The journal is full (other processes outran folding) or kept
         # moving: fold it, waiting briefly for a fold under way, and try once more.
         from ._store import RollupStore
 
-        if RollupStore(directory, settings.debug).fold(today=today, wait=FULL_JOURNAL_WAIT_SECONDS):
+        if RollupStore(directory, debug).fold(today=today, wait=FULL_JOURNAL_WAIT_SECONDS):
             size = append_line(directory, line)
         if size is None:
             count_dropped(
-                directory, observation.day, settings, "the journal is full and cannot be folded now"
+                directory, observation.day, debug, "the journal is full and cannot be folded now"
             )
             return
     if size >= FOLD_AT_BYTES:
         from ._store import RollupStore
 
-        RollupStore(directory, settings.debug).fold(today=today)
+        RollupStore(directory, debug).fold(today=today)
 
 
-def count_dropped(directory: Path, day: str, settings: Settings, reason: str) -> None:
+def count_dropped(directory: Path, day: str, debug: Callable[[str], None], reason: str) -> None:
     """Count an event that found no room (or no form in the schema), so that `status` shows it."""
     marker = f'\n{{"dropped":"{day}"}}'.encode("ascii")
     try:
         counted = append_line(directory, marker, DROPPED_NAME, MAX_DROPPED_BYTES) is not None
     except OSError as error:
-        settings.debug(f"{reason}; event dropped ({error})")
+        debug(f"{reason}; event dropped ({error})")
         return
-    settings.debug(
+    debug(
         f"{reason}; event dropped"
         + (" (counted)" if counted else " (too many to count until folding resumes)")
     )

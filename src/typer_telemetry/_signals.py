@@ -68,7 +68,7 @@ def _project_id(settings: Settings, config: Config, paths: Paths) -> str | None:
             settings.debug(f"no project id: the salt cannot be stored ({error})")
             return None
     try:
-        folder = project_folder(Path.cwd())
+        folder = project_folder(Path("."))
     except OSError as error:  # the working folder was deleted
         settings.debug(f"no project id: {error}")
         return None

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Tool, tool_script
+from tests.conftest import Tool, append_event, tool_script
 from tests.hardening.conftest import cases
 from typer_telemetry import _store
-from typer_telemetry._journal import Observation
+from typer_telemetry._recording import Observation
 from typer_telemetry._store import MAX_KEYS_PER_DAY, MAX_PENDING_DAYS, Rollup, RollupStore
 
 NOON = datetime.datetime(2026, 3, 10, 12, tzinfo=datetime.timezone.utc)
@@ -48,7 +48,7 @@ def full_day(day: str, rng: random.Random) -> list[dict[str, object]]:
 def write_full_store(directory: Path) -> Rollup:
     """A rollup at the limits, written by the store's own writer: 30 days x 256 records."""
     rng = random.Random(30)
-    rollup = Rollup(merged_through=1)
+    rollup = Rollup(folded_through=1)
     for day in DAYS:
         for values in full_day(day, rng):
             rollup.add_observation(values)
@@ -59,7 +59,7 @@ def write_full_store(directory: Path) -> Rollup:
 
 def counts(records: list[dict[str, object]]) -> dict[tuple[object, ...], int]:
     return {
-        (record["day"], record["command"], record["outcome"], tuple(record["flags"])): int(  # type: ignore[arg-type]
+        (record["day"], record["properties"]["command"], record["outcome"], tuple(record["properties"]["flags"])): int(  # type: ignore[arg-type]
             record["count"]  # type: ignore[call-overload]
         )
         for record in records
@@ -96,12 +96,12 @@ def test_a_fold_into_a_full_store_parses_only_the_days_it_changes(
             *rng.sample(full_day(TODAY, rng), 40),
             {**full_day(TODAY, rng)[0], "command": "new"},
         ]:
-            store.append(Observation(**values), today=TODAY)  # type: ignore[arg-type]
+            append_event(store, Observation.of_command(**values))  # type: ignore[arg-type]
             key = (values["day"], values["command"], values["outcome"], tuple(values["flags"]))  # type: ignore[arg-type]
             if key in expected:
                 expected[key] += 1
         checks.calls = 0
-        assert store.compact(today=TODAY)
+        assert store.fold(today=TODAY)
         # Only today's records were parsed and checked, not the other 29 days'.
         assert checks.calls <= MAX_KEYS_PER_DAY, checks.calls
     monkeypatch.undo()
@@ -132,15 +132,15 @@ def test_a_store_in_the_older_one_line_layout_folds_and_reads_the_same(tmp_path:
     }
     store.rollup_path.write_bytes(json.dumps(document).encode())  # one line, as written before
     values = full_day(TODAY, random.Random(1))[5]
-    store.append(Observation(**values), today=TODAY)  # type: ignore[arg-type]
-    assert store.compact(today=TODAY)
+    append_event(store, Observation.of_command(**values))  # type: ignore[arg-type]
+    assert store.fold(today=TODAY)
     after = store.pending_rollup(today=TODAY)
     expected = counts(rollup.records())
     key = (values["day"], values["command"], values["outcome"], tuple(values["flags"]))  # type: ignore[arg-type]
     expected[key] += 1
     assert counts(after.records()) == expected
     assert after.dropped == {DAYS[3]: 2}
-    assert after.merged_through > 1
+    assert after.folded_through > 1
 
 
 def test_a_fold_drops_expired_days_of_a_store_it_does_not_parse(tmp_path: Path) -> None:
@@ -148,8 +148,8 @@ def test_a_fold_drops_expired_days_of_a_store_it_does_not_parse(tmp_path: Path) 
     rollup = write_full_store(store.directory)
     later = (NOON.date() + datetime.timedelta(days=5)).isoformat()
     values = {**full_day(later, random.Random(2))[0]}
-    store.append(Observation(**values), today=later)  # type: ignore[arg-type]
-    assert store.compact(today=later)
+    append_event(store, Observation.of_command(**values))  # type: ignore[arg-type]
+    assert store.fold(today=later)
     kept_days = {str(record["day"]) for record in store.pending(today=later)}
     oldest = (NOON.date() + datetime.timedelta(days=5 - MAX_PENDING_DAYS)).isoformat()
     assert kept_days == {day for day in DAYS if day >= oldest} | {later}
@@ -257,7 +257,7 @@ def test_a_full_store_of_long_names_is_read_back_whole(tmp_path: Path, reliabili
     """Longer names than a toy tool's: the full store passes the old 4 MiB read limit."""
     store = RollupStore(tmp_path / "store", lambda message: None)
     rng = random.Random(5)
-    rollup = Rollup(merged_through=1)
+    rollup = Rollup(folded_through=1)
     flags = sorted(f"--a-rather-long-option-name-number-{index}" for index in range(8))
     for day in DAYS:
         for values in full_day(day, rng):
@@ -285,8 +285,8 @@ def test_a_fold_keeps_the_batch_noted_in_flight_and_the_drops(tmp_path: Path) ->
     batch = [record for record in store.pending(today=TODAY) if record["day"] == yesterday]
     assert store.note_in_flight(yesterday, "a" * 32, batch, today=TODAY)
     values = {**full_day(TODAY, random.Random(4))[0], "command": "one-too-many"}
-    store.append(Observation(**values), today=TODAY)  # type: ignore[arg-type]
-    assert store.compact(today=TODAY)  # a fold that parses today only
+    append_event(store, Observation.of_command(**values))  # type: ignore[arg-type]
+    assert store.fold(today=TODAY)  # a fold that parses today only
     assert store.in_flight() == (yesterday, "a" * 32, batch)
     assert store.pending_rollup(today=TODAY).dropped == {TODAY: 1}
 
@@ -302,8 +302,8 @@ def test_an_edited_record_in_a_day_no_fold_touches_is_caught_by_the_next_full_re
     rollup.write_bytes(b"\n".join(lines))
     env = {"TOOL_NOW": str(NOON.timestamp())}
     store = RollupStore(tool.store_dir, lambda message: None)
-    store.append(Observation(**full_day(TODAY, random.Random(6))[0]), today=TODAY)  # type: ignore[arg-type]
-    assert store.compact(today=TODAY)  # copies the old day unparsed
+    store.append(Observation.of_command(**full_day(TODAY, random.Random(6))[0]), today=TODAY)  # type: ignore[arg-type]
+    assert store.fold(today=TODAY)  # copies the old day unparsed
     assert b'"count":-1,' in rollup.read_bytes()
     result = tool.run("hello", "x", env=env)
     assert (result.returncode, result.stdout) == (0, "Hello, x!\n")

@@ -322,10 +322,10 @@ def test_sixteen_processes_record_and_send_across_day_changes_with_failing_sends
         for record in batch["records"]:  # type: ignore[attr-defined]
             key_of = (
                 record["day"],
-                record["command"],
+                record["properties"]["command"],
                 record["outcome"],
                 record["error_class"],
-                tuple(record["flags"]),
+                tuple(record["properties"]["flags"]),
             )
             delivered[key_of] += record["count"]
     pending = Counter(tool.counts(env))
@@ -401,7 +401,7 @@ def test_a_day_stored_by_the_receiver_but_unanswered_is_not_counted_twice_after_
     for request in batch_requests(receiver):
         batch = request.json()
         stored[batch["idempotency_key"]] = sum(
-            record["count"] for record in batch["records"] if record["command"] == "hello"
+            record["count"] for record in batch["records"] if record["properties"]["command"] == "hello"
         )
     assert len(batch_requests(receiver)) == 3  # the unanswered one, its copy, the late record
     assert sum(stored.values()) == 2

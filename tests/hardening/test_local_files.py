@@ -44,7 +44,7 @@ from tests.hardening.conftest import (
     strip_notice,
 )
 from tests.receiver import Receiver
-from typer_telemetry import _journal, _store
+from typer_telemetry import _recording, _store
 
 T = TypeVar("T")
 
@@ -107,7 +107,7 @@ def golden(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for path in (CONFIG, ROLLUP, JOURNAL, DELETIONS):
         assert (home / path).is_file(), path
     rollup = json.loads((home / ROLLUP).read_bytes())
-    assert [record["command"] for record in rollup["records"]] == ["db migrate"]
+    assert [record["properties"]["command"] for record in rollup["records"]] == ["db migrate"]
     assert (home / JOURNAL).read_bytes().count(b"\n") == 2
     return home
 
@@ -209,7 +209,7 @@ def store_records(tool: Tool) -> dict[RecordKey, int]:
     """What the store holds, read from its files without running the tool (after a fold)."""
     document = json.loads((tool.home / ROLLUP).read_bytes())
     return {
-        (r["day"], r["command"], r["outcome"], r["error_class"], tuple(r["flags"])): r["count"]
+        (r["day"], r["properties"]["command"], r["outcome"], r["error_class"], tuple(r["properties"]["flags"])): r["count"]
         for r in document["records"]
     }
 
@@ -218,9 +218,9 @@ def set_aside(tool: Tool, name: str) -> list[bytes]:
     return [p.read_bytes() for p in (tool.home / STORE).glob(f"{name}.unusable-*")]
 
 
-def fill_journal(tool: Tool, target: int = _journal.COMPACT_AT_BYTES - 40) -> None:
+def fill_journal(tool: Tool, target: int = _recording.FOLD_AT_BYTES - 40) -> None:
     """Grow the journal with real journal lines until the next run folds it."""
-    line = _journal.Observation(TODAY, "hello", "success", "", (), 7.0).journal_line()
+    line = _recording.Observation.of_command(TODAY, "hello", "success", "", (), 7.0).journal_line()
     path = tool.home / JOURNAL
     if any(p.is_symlink() for p in (path, path.parent, path.parent.parent)):
         return  # a planted link: the test must not write through it either
@@ -1035,10 +1035,10 @@ def big_rollup(tool: Tool, keys: int = 130) -> None:
     store = _store.RollupStore(tool.home / STORE, lambda message: None)
     for index in range(keys):
         store.append(
-            _journal.Observation(TODAY, f"command{index}", "success", "", (), 3.0), today=TODAY
+            _recording.Observation.of_command(TODAY, f"command{index}", "success", "", (), 3.0), today=TODAY
         )
-    assert store.compact(today=TODAY)
-    assert (tool.home / ROLLUP).stat().st_size > _journal.COMPACT_AT_BYTES + 4096
+    assert store.fold(today=TODAY)
+    assert (tool.home / ROLLUP).stat().st_size > _recording.FOLD_AT_BYTES + 4096
 
 
 def test_full_disk(fresh: Callable[[], Tool], reliability: Reliability) -> None:
@@ -1162,7 +1162,7 @@ def test_full_journal_with_folding_stuck_counts_the_drops(
     fresh: Callable[[], Tool], stuck: Callable[[Path], None], reliability: Reliability
 ) -> None:
     tool = fresh()
-    fill_journal(tool, _journal.MAX_JOURNAL_BYTES - 20)
+    fill_journal(tool, _recording.MAX_JOURNAL_BYTES - 20)
     stuck(tool.home / STORE / "compact.lock")
     runs = cases(2, 5)
     for index in range(runs):

@@ -34,6 +34,7 @@ from tests.hardening.servers import (
     reset_mid_body,
 )
 from tests.receiver import Receiver, Reply
+from typer_telemetry._recording import record_command
 
 DAY_1 = 1773144000  # 2026-03-10 12:00 UTC
 DAY_2 = DAY_1 + 86400  # 2026-03-11
@@ -237,9 +238,9 @@ def test_flush_against_a_faulty_endpoint_keeps_the_data_and_is_bounded(
     with ExitStack() as stack:
         fault = make_fault(name, stack, tmp)
         telemetry = Telemetry("net-tool", version="1.0", endpoint=fault.endpoint)
-        telemetry.clock = lambda: float(DAY_1)
-        telemetry.record_invocation("sync", "success", "", ("--all",), 40.0)
-        telemetry.clock = lambda: float(DAY_2)
+        telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_1))
+        record_command(telemetry.settings, "sync", "success", "", ("--all",), 40.0)
+        telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_2))
         before = telemetry.status()["pending"]
         rss_before = peak_rss_kib()
         for _ in range(tries):
@@ -401,9 +402,9 @@ def test_posthog_and_otlp_back_ends_against_faulty_endpoints(
     with ExitStack() as stack:
         fault = make_fault(name, stack, tmp)
         telemetry = Telemetry("net-tool", version="1.0", backend=backend_for(kind, fault.endpoint))  # type: ignore[arg-type]
-        telemetry.clock = lambda: float(DAY_1)
-        telemetry.record_invocation("sync", "success", "", (), 40.0)
-        telemetry.clock = lambda: float(DAY_2)
+        telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_1))
+        record_command(telemetry.settings, "sync", "success", "", (), 40.0)
+        telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_2))
         before = telemetry.status()["pending"]
         for _ in range(tries):
             started = time.monotonic()
@@ -495,7 +496,7 @@ def test_retry_after_is_honoured_across_runs(
     inside = Telemetry("outside-tool", version="2.0.1", endpoint=good.url("/v1"))
     checks = cases(3, 10)
     for step in range(checks):
-        inside.clock = lambda s=step: float(DAY_2 + (wait - 1) * s // max(checks - 1, 1))
+        inside.settings = inside.settings.replace(clock=lambda s=step: float(DAY_2 + (wait - 1) * s // max(checks - 1, 1)))
         report = inside.flush(timeout=5)
         assert report.skipped is not None
         assert "asked for nothing before" in report.skipped
@@ -547,23 +548,23 @@ def test_retry_after_is_capped_and_a_clock_going_back_does_not_strand_it(
 
     with RawServer(answer) as server:
         telemetry = Telemetry("net-tool", version="1.0", endpoint=server.url("/v1"))
-        telemetry.clock = lambda: float(DAY_1)
-        telemetry.record_invocation("sync", "success", "", (), 40.0)
-        telemetry.clock = lambda: float(DAY_2)
+        telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_1))
+        record_command(telemetry.settings, "sync", "success", "", (), 40.0)
+        telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_2))
         assert telemetry.flush(timeout=5).error is not None
         # Ten thousand days asked, one honoured.
         assert telemetry.status()["send_not_before"] == iso(DAY_2 + day)
-        telemetry.clock = lambda: float(DAY_2 + day - 1)
+        telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_2 + day - 1))
         assert telemetry.flush(timeout=5).skipped is not None
     # The clock went back two days: a wait longer than any receiver may ask is
     # a stale one, and does not strand the data.
     monkeypatch.setenv("NET_TOOL_TELEMETRY_ENDPOINT", good.url("/v1"))
-    telemetry.clock = lambda: float(DAY_2 - 2 * day)
+    telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_2 - 2 * day))
     assert telemetry.status()["send_not_before"] is None
     first = telemetry.flush(timeout=5)  # not held back by the stale wait
     assert first.skipped is None, first
     assert first.error is None, first
-    telemetry.clock = lambda: float(DAY_2)
+    telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_2))
     second = telemetry.flush(timeout=5)
     assert second.skipped is None, second
     assert second.error is None, second
@@ -582,9 +583,9 @@ def test_the_not_before_file_is_ignored_when_damaged(
     home: Path, good: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     telemetry = in_process_telemetry(monkeypatch, home, "net-tool", good.url("/v1"), now=DAY_1)
-    telemetry.record_invocation("sync", "success", "", (), 40.0)
-    telemetry.clock = lambda: float(DAY_2)
-    state = telemetry.paths.store_dir / "not-before.json"
+    record_command(telemetry.settings, "sync", "success", "", (), 40.0)
+    telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_2))
+    state = telemetry.settings.paths().store_dir / "not-before.json"
     for damage in (
         b"",
         b"{",

@@ -19,6 +19,7 @@ import pytest
 from tests.conftest import Tool, enter_clean_environment, in_process_telemetry, tool_script
 from tests.hardening.servers import RawServer, replying
 from tests.receiver import ReceivedRequest, Receiver
+from typer_telemetry._recording import record_command
 
 DAY_1 = 1773144000  # 2026-03-10 12:00 UTC
 DAY_2 = DAY_1 + 86400  # 2026-03-11
@@ -57,9 +58,9 @@ def no_proxy_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def flushed(telemetry: Any, day: int) -> Any:
     """Record one invocation on the day before `day`, then flush on `day`."""
-    telemetry.clock = lambda: float(day - 86400)
-    telemetry.record_invocation("sync", "success", "", ("--all",), 40.0)
-    telemetry.clock = lambda: float(day)
+    telemetry.settings = telemetry.settings.replace(clock=lambda: float(day - 86400))
+    record_command(telemetry.settings, "sync", "success", "", ("--all",), 40.0)
+    telemetry.settings = telemetry.settings.replace(clock=lambda: float(day))
     return telemetry.flush(timeout=10)
 
 
@@ -332,9 +333,9 @@ def test_a_custom_back_end_raising_any_exception_never_reaches_the_tool(
     monkeypatch.setenv("CUSTOM_TOOL_TELEMETRY_ENDPOINT", receiver.url("/v1"))
     assert flushed(telemetry, DAY_2).days_sent == ("2026-03-10",)
     monkeypatch.delenv("CUSTOM_TOOL_TELEMETRY_ENDPOINT")
-    telemetry.clock = lambda: float(DAY_2)
-    telemetry.record_invocation("sync", "success", "", (), 40.0)
-    telemetry.clock = lambda: float(DAY_3)
+    telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_2))
+    record_command(telemetry.settings, "sync", "success", "", (), 40.0)
+    telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_3))
     old_id = telemetry.install_id()
     for error in CUSTOM_ERRORS:
         raising.error = error

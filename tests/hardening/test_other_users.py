@@ -36,6 +36,7 @@ from tests.hardening.test_local_files import (
 from tests.receiver import Receiver
 from typer_telemetry import Telemetry
 from typer_telemetry._files import write_private_file
+from typer_telemetry._recording import record_command
 from typer_telemetry.backends import FileBackend
 from typer_telemetry.backends.base import DeliveryError
 
@@ -163,13 +164,13 @@ def test_the_planted_install_id_is_never_sent(
         telemetry = in_process_telemetry(
             monkeypatch, home, "planted", receiver.url("/v1"), now=float(NOW)
         )
-        telemetry.record_invocation("hello", "success", "", (), 3.0)
+        record_command(telemetry.settings, "hello", "success", "", (), 3.0)
         assert telemetry.status()["pending"]
         as_other_user(f"mkdir planted && printf '%s' '{PLANTED}' > planted/telemetry.toml", shared)
         # The next day, a run whose config folder is the other user's.
         monkeypatch.setenv("XDG_CONFIG_HOME", str(shared))
         telemetry = Telemetry("planted", version="1.0", endpoint=receiver.url("/v1"))
-        telemetry.clock = lambda: float(DAY_2)
+        telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_2))
         assert telemetry.status()["pending"]  # the user's own data is still there
         report = telemetry.flush(timeout=5)
         assert report.days_sent == ()

@@ -140,7 +140,7 @@ class Findings:
 def check_record(record: dict[str, Any]) -> int:
     """The record is inside the schema and carries only defined flag names; its count."""
     assert validate_rollup_record(record) == record
-    assert set(record["flags"]) <= DEFINED_FLAGS, record["flags"]
+    assert set(record["properties"]["flags"]) <= DEFINED_FLAGS, record["properties"]["flags"]
     return int(record["count"])
 
 
@@ -380,7 +380,7 @@ def test_usage_errors_with_secrets_behave_as_without_telemetry_and_store_no_user
     for secret in ("my-secret-flag-xyz", "QZJX", "value"):
         assert secret not in shown
     for record in pending:
-        assert set(record["flags"]) <= DEFINED_FLAGS  # type: ignore[arg-type]
+        assert set(record["properties"]["flags"]) <= DEFINED_FLAGS  # type: ignore[arg-type]
     stored = "".join(path.read_text("utf-8", "replace") for path in tool.files())
     assert "QZJX" not in stored
     assert "my-secret-flag" not in stored

@@ -74,10 +74,10 @@ def store_dir(home: Path) -> Path:
 def as_key(record: Mapping[str, object]) -> RecordKey:
     return (
         str(record["day"]),
-        str(record["command"]),
+        str(record["properties"]["command"]),
         str(record["outcome"]),
         str(record["error_class"]),
-        tuple(record["flags"]),  # type: ignore[call-overload]
+        tuple(record["properties"]["flags"]),  # type: ignore[call-overload]
     )
 
 

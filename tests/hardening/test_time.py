@@ -20,6 +20,7 @@ from tests.conftest import Tool, in_process_telemetry
 from tests.hardening.conftest import FULL, assert_unchanged_by_telemetry, cases
 from tests.receiver import Receiver
 from typer_telemetry._checks import SchemaError
+from typer_telemetry._recording import record_command
 
 DAY = 86400
 DAY_1 = 1773144000  # 2026-03-10 12:00 UTC
@@ -62,9 +63,9 @@ def test_clock_jumps_during_a_long_run_send_each_completed_day_once(
     flushes = 0
     for _ in range(steps):
         now = DAY_1 + rng.randrange(-3 * DAY, 4 * DAY)
-        telemetry.clock = lambda now=now: float(now)
+        telemetry.settings = telemetry.settings.replace(clock=lambda now=now: float(now))
         if rng.random() < 0.7:
-            telemetry.record_invocation("sync", "success", "", (), 10.0)
+            record_command(telemetry.settings, "sync", "success", "", (), 10.0)
             recorded[utc_day(now)] = recorded.get(utc_day(now), 0) + 1
         else:
             flushes += 1
@@ -76,7 +77,7 @@ def test_clock_jumps_during_a_long_run_send_each_completed_day_once(
                 record["day"] == utc_day(now) or record["day"] >= utc_day(now)
                 for record in telemetry.status()["pending"]  # type: ignore[attr-defined]
             )
-    telemetry.clock = lambda: float(DAY_1 + 5 * DAY)
+    telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_1 + 5 * DAY))
     assert telemetry.flush(timeout=10).error is None
     assert telemetry.status()["pending"] == []
     sent = [request.json() for request in receiver]
@@ -201,17 +202,17 @@ def test_a_clock_reset_to_1970_deletes_nothing_and_sends_nothing(
     home: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, reliability: object
 ) -> None:
     telemetry = in_process_telemetry(monkeypatch, home, "time-tool", receiver.url("/v1"), now=DAY_1)
-    telemetry.record_invocation("sync", "success", "", (), 10.0)
+    record_command(telemetry.settings, "sync", "success", "", (), 10.0)
     clocks = [0.0, -1.0, 946684799.0, float(10**20), float("nan"), float("inf")]
     for now in clocks[: cases(3, len(clocks))]:
-        telemetry.clock = lambda now=now: now
+        telemetry.settings = telemetry.settings.replace(clock=lambda now=now: now)
         with pytest.raises(SchemaError):  # no day for it: nothing recorded (the hook swallows it)
-            telemetry.record_invocation("sync", "success", "", (), 10.0)
+            record_command(telemetry.settings, "sync", "success", "", (), 10.0)
         report = telemetry.flush(timeout=5)
         assert report.days_sent == (), report
         assert report.error is None, report
         assert day_counts(telemetry.status()["pending"]) == {"2026-03-10": 1}  # type: ignore[arg-type]
-    telemetry.clock = lambda: float(DAY_1 + DAY)
+    telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_1 + DAY))
     assert telemetry.flush(timeout=5).days_sent == ("2026-03-10",)
     assert len(receiver.requests) == 1
     reliability.record(  # type: ignore[attr-defined]
@@ -228,23 +229,23 @@ def test_days_ahead_of_the_clock_are_kept_within_30_days_then_dropped(
 ) -> None:
     telemetry = in_process_telemetry(monkeypatch, home, "time-tool", receiver.url("/v1"))
     for ahead in (1, 30, 31, 365):
-        telemetry.clock = lambda ahead=ahead: float(DAY_1 + ahead * DAY)
-        telemetry.record_invocation("sync", "success", "", (), 10.0)
-    telemetry.clock = lambda: float(DAY_1)
+        telemetry.settings = telemetry.settings.replace(clock=lambda ahead=ahead: float(DAY_1 + ahead * DAY))
+        record_command(telemetry.settings, "sync", "success", "", (), 10.0)
+    telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_1))
     status = telemetry.status()
     assert sorted(day_counts(status["pending"])) == ["2026-03-11", "2026-04-09"]  # type: ignore[arg-type]
     assert status["dropped"] == {"2026-03-10": 2}
     # Kept days are sent when, and only when, the clock is past them.
     assert telemetry.flush(timeout=5).days_sent == ()
-    telemetry.clock = lambda: float(DAY_1 + 2 * DAY)
+    telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_1 + 2 * DAY))
     assert telemetry.flush(timeout=5).days_sent == ("2026-03-11",)
-    telemetry.clock = lambda: float(DAY_1 + 31 * DAY)
+    telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_1 + 31 * DAY))
     assert telemetry.flush(timeout=5).days_sent == ("2026-04-09",)
     assert len(receiver.requests) == 2
 
     # The last day of the calendar does not overflow the window.
-    telemetry.clock = lambda: float(EXTREME_CLOCKS["9999-12-31"])
-    telemetry.record_invocation("sync", "success", "", (), 10.0)
+    telemetry.settings = telemetry.settings.replace(clock=lambda: float(EXTREME_CLOCKS["9999-12-31"]))
+    record_command(telemetry.settings, "sync", "success", "", (), 10.0)
     assert day_counts(telemetry.status()["pending"]) == {"9999-12-31": 1}  # type: ignore[arg-type]
     assert telemetry.flush(timeout=5).days_sent == ()
     reliability.record(  # type: ignore[attr-defined]
@@ -261,14 +262,14 @@ def test_an_impossible_date_in_the_journal_is_dropped(
     home: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     telemetry = in_process_telemetry(monkeypatch, home, "time-tool", receiver.url("/v1"), now=DAY_1)
-    telemetry.record_invocation("sync", "success", "", (), 10.0)
-    journal = telemetry.paths.store_dir / "journal.log"
+    record_command(telemetry.settings, "sync", "success", "", (), 10.0)
+    journal = telemetry.settings.paths().store_dir / "journal.log"
     with open(journal, "ab") as handle:
         for day in ("2026-02-29", "2026-02-31", "2026-04-31", "2100-02-29"):
             handle.write(
                 f'\n{{"day":"{day}","command":"sync","outcome":"success","error_class":"",'
                 f'"flags":[],"duration_ms":1.0}}'.encode()
             )
-    telemetry.clock = lambda: float(DAY_1 + DAY)
+    telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_1 + DAY))
     assert day_counts(telemetry.status()["pending"]) == {"2026-03-10": 1}  # type: ignore[arg-type]
     assert telemetry.flush(timeout=5).days_sent == ("2026-03-10",)

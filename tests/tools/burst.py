@@ -18,10 +18,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import outside_tool
 
-from typer_telemetry import _journal
+from typer_telemetry import _recording
 
 if os.environ.get("BURST_COMPACT_AT"):
-    _journal.COMPACT_AT_BYTES = int(os.environ["BURST_COMPACT_AT"])
+    _recording.FOLD_AT_BYTES = int(os.environ["BURST_COMPACT_AT"])
 
 
 def main() -> None:

@@ -105,10 +105,10 @@ def _kill_inside(owner: Any, attribute: str, target: str, kill_at: int | None) -
 
 
 def _install_knobs() -> None:
-    from typer_telemetry import _journal, _store
+    from typer_telemetry import _recording, _store
 
     if os.environ.get("LIFE_COMPACT_AT"):
-        _journal.COMPACT_AT_BYTES = int(os.environ["LIFE_COMPACT_AT"])
+        _recording.FOLD_AT_BYTES = int(os.environ["LIFE_COMPACT_AT"])
     if os.environ.get("LIFE_LOCK_WAIT"):
         _store.SEGMENT_LOCK_TIMEOUT_SECONDS = float(os.environ["LIFE_LOCK_WAIT"])
     if not os.environ.get("LIFE_KILL_IN") or os.environ.get("TOOL_WITHOUT_TELEMETRY"):

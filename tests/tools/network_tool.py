@@ -79,7 +79,7 @@ if not os.environ.get("TOOL_WITHOUT_TELEMETRY"):
 
     telemetry = Telemetry("network-tool", version="1.0", backend=backend(), long_running_after=0.05)
     if os.environ.get("TOOL_NOW"):
-        telemetry.clock = lambda: float(os.environ["TOOL_NOW"])
+        telemetry.settings = telemetry.settings.replace(clock=lambda: float(os.environ["TOOL_NOW"]))
     telemetry.instrument(app)
 
 

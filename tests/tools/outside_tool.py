@@ -39,7 +39,7 @@ if not os.environ.get("TOOL_WITHOUT_TELEMETRY"):
     )
     long_running = telemetry.long_running
     if os.environ.get("TOOL_NOW"):
-        telemetry.clock = lambda: float(os.environ["TOOL_NOW"])
+        telemetry.settings = telemetry.settings.replace(clock=lambda: float(os.environ["TOOL_NOW"]))
     telemetry.instrument(app)
 else:
 

@@ -66,7 +66,7 @@ def main() -> None:
     plan = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
     now = [float(plan["now"])]
     telemetry = outside_tool.telemetry
-    telemetry.clock = lambda: now[0]
+    telemetry.settings = telemetry.settings.replace(clock=lambda: now[0])
     program = sys.argv[0]
     for arguments in plan["invocations"]:
         sys.argv = [program, *arguments]

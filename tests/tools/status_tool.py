@@ -54,7 +54,7 @@ def author_settings() -> dict[str, Any]:
 
 telemetry = Telemetry("status-tool", version="3.1.4", **author_settings())
 if os.environ.get("TOOL_NOW"):
-    telemetry.clock = lambda: float(os.environ["TOOL_NOW"])
+    telemetry.settings = telemetry.settings.replace(clock=lambda: float(os.environ["TOOL_NOW"]))
 telemetry.instrument(app)
 
 
