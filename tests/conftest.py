@@ -68,7 +68,7 @@ def in_process_telemetry(
     monkeypatch: pytest.MonkeyPatch,
     home: Path,
     name: str,
-    endpoint: str,
+    endpoint: str | None,
     *,
     now: float | None = None,
 ) -> Telemetry:

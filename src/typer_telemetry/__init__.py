@@ -16,11 +16,19 @@ if TYPE_CHECKING:
     from ._checks import SchemaError
     from ._config import ConfigUnwritable
     from ._consent import Decision
+    from ._event_recording import Event
+    from ._events import Bucket, Choice, FieldTypeError, Flag, UnknownFieldError
     from ._schema import SCHEMA_VERSION
     from ._version import __version__
 
 # Loaded on first use: importing the package must stay cheap for every run of the tool.
 _LAZY = {
+    "Bucket": "._events",
+    "Choice": "._events",
+    "Event": "._event_recording",
+    "FieldTypeError": "._events",
+    "Flag": "._events",
+    "UnknownFieldError": "._events",
     "ConfigUnwritable": "._config",
     "Decision": "._consent",
     "SCHEMA_VERSION": "._schema",
@@ -30,10 +38,16 @@ _LAZY = {
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Bucket",
+    "Choice",
     "ConfigUnwritable",
     "Decision",
+    "Event",
+    "FieldTypeError",
+    "Flag",
     "SchemaError",
     "Telemetry",
+    "UnknownFieldError",
     "__version__",
 ]
 

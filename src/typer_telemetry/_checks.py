@@ -167,7 +167,9 @@ def check_event(
         raise SchemaError("day is outside the schema")
     if outcome not in OUTCOMES:
         raise SchemaError("outcome is outside the schema")
-    if not is_error_class(error_class) or (outcome == "success") != (error_class == ""):
+    # A failure's class may be unknown (the tool's own event, recorded without
+    # one: empty); a success never has one.
+    if not is_error_class(error_class) or (outcome == "success" and error_class != ""):
         raise SchemaError("error class is outside the schema")
     if duration_ms is not None and not (
         is_duration(duration_ms) and duration_ms <= MAX_DURATION_MS  # type: ignore[operator]
@@ -323,7 +325,7 @@ def is_runner(value: object) -> bool:
 def is_agent(value: object) -> bool:
     from ._runner import AGENTS
 
-    return value == "" or value in AGENTS
+    return value in AGENTS
 
 
 def is_project_id(value: object) -> bool:

@@ -292,9 +292,11 @@ def _print_status(settings: Settings, status: dict[str, Any]) -> None:
         say("  Pending:      nothing")
         return
     days = {record["day"] for record in pending}
-    invocations = sum(record["count"] for record in pending)
+    invocations = sum(record["count"] for record in pending if record["event"] == "command")
+    events = sum(record["count"] for record in pending if record["event"] != "command")
+    counted = f"{invocations} invocations" + (f" and {events} events" if events else "")
     say(
-        f"  Pending:      {invocations} invocations over {len(days)} day(s), "
+        f"  Pending:      {counted} over {len(days)} day(s), "
         f"{len(pending)} records (`{settings.user_command('status --json')}` shows them exactly)"
     )
     for line in _pending_lines(settings, status, width):

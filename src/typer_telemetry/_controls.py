@@ -98,7 +98,15 @@ def reset(settings: Settings) -> Reset:
     def change(current: Config) -> Config:
         nonlocal old_id
         old_id = current.install_id
-        return current.replace(install_id=mint_install_id())
+        # A new salt too: the new id's project ids must not match the old id's.
+        return Config(
+            current.choice,
+            mint_install_id(),
+            current.notice_shown,
+            current.extra,
+            current.unsafe,
+            project_salt=None,
+        )
 
     config = update_config(paths, settings.name, change, command=settings.group_command())
     RollupStore(paths.store_dir, settings.debug).clear()

@@ -235,6 +235,23 @@ def record(settings: Settings, observation: Observation) -> None:
     settings.debug(f"recorded {observation}")
 
 
+def record_drop(settings: Settings, reason: str) -> None:
+    """Count, for today, an event that could not be recorded (the tool gave a value its
+    declaration does not allow), if consent allows recording at all: `status` shows it."""
+    from ._consent import decided_by_environment
+
+    by_environment = decided_by_environment(settings.env_prefix, os.environ)
+    if by_environment is not None and not by_environment.enabled:
+        return
+    from ._config import decision_for, read_config
+
+    paths = settings.paths()
+    config = read_config(paths.config_file)
+    if config.install_id is None or not decision_for(settings, config, paths).enabled:
+        return  # nothing was ever recorded here: a drop alone does not start recording
+    count_dropped(paths.store_dir, settings.today(), settings.debug, reason)
+
+
 # The sampling decision of this process: made once, on its first recorded event,
 # and kept for every later one (a process is recorded whole, or not at all).
 _sampled: dict[float, bool] = {}

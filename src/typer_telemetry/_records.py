@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     Properties = tuple[tuple[str, PropertyValue], ...]
     # What a record is counted under: (day, event, properties, outcome, error class).
     Key = tuple[str, str, Properties, str, str]
+    # A JSON document as it is written to a file or sent: never a record held in memory.
+    JSONDocument = dict[str, Any]
 
 
 class Record:
@@ -118,7 +120,7 @@ class Record:
     def __repr__(self) -> str:
         return f"Record({self.to_json()!r})"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONDocument:
         """The record as stored, shown by `status --json` and sent: the schema's field order."""
         return {
             "day": self.day,
@@ -212,7 +214,7 @@ class Envelope:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("an envelope is immutable")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONDocument:
         return {name: getattr(self, name) for name in ENVELOPE_FIELD_NAMES}
 
     def __eq__(self, other: object) -> bool:
@@ -256,7 +258,7 @@ class Batch:
             f" idempotency_key={self.idempotency_key!r})"
         )
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONDocument:
         """The batch as the library's HTTP format carries it (docs/backends.md), without its header."""
         return {
             "idempotency_key": self.idempotency_key,

@@ -135,7 +135,7 @@ ROLLUP_FIELDS: tuple[Field, ...] = (
         "string",
         "The class name of the exception that ended them (`ValueError`, "
         "`NoSuchOption`, `KeyboardInterrupt`), or `SIGTERM`; never its message or traceback. "
-        "Empty on success.",
+        "Empty on success, and for a failure of the tool's own event recorded without one.",
         "empty, or a Python identifier of at most 100 ASCII characters",
         is_error_class,
     ),
@@ -211,9 +211,9 @@ PROPERTY_FIELDS: tuple[Field, ...] = (
     Field(
         "agent",
         "string",
-        "Only with the `runner` signal: the coding agent or MCP client that ran the tool, from "
-        "a documented list (docs/signals.md); empty when none did.",
-        "empty, a name of the documented list, or `other`",
+        "Only with the `runner` signal, when `runner` is `agent`: the coding agent or MCP "
+        "client that ran the tool, from a documented list (docs/signals.md).",
+        "a name of the documented list, or `other`",
         lambda value: True,
     ),
     Field(

@@ -42,7 +42,9 @@ def signal_properties(settings: Settings, config: Config, paths: Paths) -> Prope
                 stdin_is_terminal=_is_terminal(sys.stdin),
                 stderr_is_terminal=_is_terminal(sys.stderr),
             )
-        properties += [("agent", agent), ("runner", runner)]
+        properties.append(("runner", runner))
+        if runner == "agent":
+            properties.append(("agent", agent))
     if "project" in settings.signals:
         project = _project_id(settings, config, paths)
         if project is not None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ._schema import DURATION_BUCKET_BOUNDS_MS
 
 if TYPE_CHECKING:
-    from ._records import Record
+    from ._records import JSONDocument, Record
     from ._settings import Settings
 
 # The library's back ends, by module: (class name, kind, how to read its address).
@@ -147,7 +147,7 @@ def status_report(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _details(record: Record, completed_before: str) -> dict[str, object]:
+def _details(record: Record, completed_before: str) -> JSONDocument:
     """What `pending_details` says of one pending record (aligned with `pending`).
 
     `completed_before` is today, or "" when the clock is unusable (no day is before it).
@@ -160,7 +160,7 @@ def _details(record: Record, completed_before: str) -> dict[str, object]:
     }
 
 
-def _envelope(settings: Settings, install_id: str | None) -> dict[str, object] | None:
+def _envelope(settings: Settings, install_id: str | None) -> JSONDocument | None:
     """The envelope that would go with the pending records; None before the first recorded run."""
     if install_id is None:
         return None

@@ -57,7 +57,7 @@ from ._records import Record, properties_from_json, upgrade_version_1
 from ._schema import DURATION_BUCKET_COUNT, bucket_index
 
 if TYPE_CHECKING:
-    from ._records import Key
+    from ._records import JSONDocument, Key
 
 _SEGMENT = r"segment-(\d{1,18})\.log\Z"
 
@@ -158,7 +158,7 @@ class InFlight:
         self.idempotency_key = idempotency_key
         self.records = tuple(records)
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> JSONDocument:
         return {
             "day": self.day,
             "idempotency_key": self.idempotency_key,
@@ -686,7 +686,7 @@ class RollupStore:
         """Write the rollup, and the unparsed days' lines in `kept`, as `_split_rollup` reads it."""
         import json
 
-        header: dict[str, object] = {
+        header: JSONDocument = {
             "format": ROLLUP_FORMAT,
             "version": ROLLUP_VERSION,
             "folded_through": rollup.folded_through,

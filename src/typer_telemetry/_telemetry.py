@@ -26,7 +26,8 @@ from ._settings import DEFAULT_GROUP_NAME, checked_settings
 if TYPE_CHECKING:
     from ._consent import Decision, Policy
     from ._delivery import SendReport
-    from ._events import Bucket, Choice, Event, Flag
+    from ._event_recording import Event
+    from ._events import Bucket, Choice, Flag
     from ._settings import Settings
     from .backends.base import Backend
 
@@ -162,7 +163,7 @@ class Telemetry:
         a boolean: nothing typed by a user can reach a record. Declaring the
         same event again with the same fields returns the same object.
         """
-        from ._events import declare
+        from ._event_recording import declare
 
         return declare(self._mount, self._events, name, fields)
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from .base import Batch
+
+if TYPE_CHECKING:
+    from .._records import JSONDocument
 
 
 class DebugBackend:
@@ -14,7 +18,7 @@ class DebugBackend:
     def __init__(self, label: str = "telemetry") -> None:
         self.label = label
 
-    def _show(self, document: dict[str, object]) -> None:
+    def _show(self, document: JSONDocument) -> None:
         text = json.dumps(document, indent=2)
         sys.stderr.write(f"[{self.label}] would send:\n{text}\n")
 

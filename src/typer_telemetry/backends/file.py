@@ -6,9 +6,13 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._paths import O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, PRIVATE_FILE_MODE
 from .base import Batch, DeliveryError
+
+if TYPE_CHECKING:
+    from .._records import JSONDocument
 
 
 class FileBackend:
@@ -23,7 +27,7 @@ class FileBackend:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
 
-    def _append(self, document: dict[str, object]) -> None:
+    def _append(self, document: JSONDocument) -> None:
         line = json.dumps(document, separators=(",", ":")).encode() + b"\n"
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK
         try:

@@ -17,6 +17,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timezone
+from typing import Any
 
 from .._schema import DURATION_BUCKET_BOUNDS_MS
 from .._version import __version__
@@ -41,7 +42,7 @@ _NANOSECONDS_PER_SECOND = 1_000_000_000
 _SECONDS_PER_DAY = 24 * 3600
 
 # One JSON object of the OTLP encoding; typed loosely because OTLP messages nest deeply.
-JSONObject = dict[str, object]
+JSONObject = dict[str, Any]
 
 # Set by this back end whatever the caller's headers say: the body is its own.
 _OWN_HEADERS = frozenset({"content-type", "content-encoding"})

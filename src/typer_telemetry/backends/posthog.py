@@ -20,9 +20,13 @@ import json
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, time, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from . import _http
 from .base import Batch, Record
+
+if TYPE_CHECKING:
+    from .._records import JSONDocument
 
 DEFAULT_HOST = "https://us.i.posthog.com"
 BATCH_PATH = "/batch/"
@@ -45,7 +49,7 @@ _EVENT_UUID_NAMESPACE = uuid.UUID("6f0c5d2e-3b1a-4c8e-9d47-2a5b8e1f7c30")
 
 # Keeps PostHog from creating a person profile per install and from
 # geolocating the sender's IP address.
-_PRIVACY_PROPERTIES: dict[str, object] = {
+_PRIVACY_PROPERTIES: JSONDocument = {
     "$process_person_profile": False,
     "$geoip_disable": True,
 }
@@ -81,7 +85,7 @@ def event_name(record: Record) -> str:
     return ROLLUP_EVENT if record.event == "command" else record.event
 
 
-def record_properties(record: Record) -> dict[str, object]:
+def record_properties(record: Record) -> JSONDocument:
     """A record's fields as event properties: its own properties flattened to the top.
 
     No clash is possible: the schema reserves every field name of the record
@@ -108,7 +112,7 @@ class PostHogBackend:
         """Capture one event per rollup record, or raise DeliveryError."""
         envelope = batch.envelope.to_json()
         install_id = str(envelope.pop("install_id"))
-        events: list[dict[str, object]] = []
+        events: list[JSONDocument] = []
         for index, record in enumerate(batch.records):
             events.append(
                 {
@@ -134,7 +138,7 @@ class PostHogBackend:
         event lets the project's owner find the request and delete that person's
         events.
         """
-        event: dict[str, object] = {
+        event: JSONDocument = {
             "event": DELETION_EVENT,
             "distinct_id": install_id,
             "properties": {**_PRIVACY_PROPERTIES, "$lib": LIBRARY_NAME},
@@ -143,7 +147,7 @@ class PostHogBackend:
         }
         self._post([event], timeout=timeout)
 
-    def _post(self, events: list[dict[str, object]], *, timeout: float) -> None:
+    def _post(self, events: list[JSONDocument], *, timeout: float) -> None:
         body: Mapping[str, object] = {
             "batch": events,
             "historical_migration": False,
