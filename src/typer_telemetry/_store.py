@@ -298,6 +298,10 @@ _HEADER_END = b',"records":['
 _RECORD_START = b'{"day":"'
 
 
+class _Unusable(Exception):
+    """The rollup file cannot be used: unreadable, foreign, or outside the schema."""
+
+
 # What a rollup file that is not ours, or not of a version we read, makes parsing raise.
 _UNUSABLE = (ValueError, KeyError, TypeError, AttributeError, RecursionError)
 
@@ -487,7 +491,10 @@ class RollupStore:
         longer than the fold itself. Every reader that uses records (status,
         sending) parses the whole file and checks every record.
         """
-        rollup, kept = self._load_split()
+        try:
+            rollup, kept = self._load_split()
+        except _Unusable as unusable:
+            rollup, kept = self._set_aside(unusable), {}
         rollup, folded = self._fold_segments(rollup, kept, today)
         pruned = rollup.prune(today)
         if folded or pruned:
@@ -497,7 +504,10 @@ class RollupStore:
     def _update(self, today: str, change: Callable[[Rollup], bool]) -> Rollup:
         """Under the lock: the whole rollup (every day parsed and checked), folded and
         pruned, with `change` applied (True if it changed anything); written if changed."""
-        rollup = self._load_whole(set_aside_if_bad=True)
+        try:
+            rollup = self._load_whole()
+        except _Unusable as unusable:
+            rollup = self._set_aside(unusable)
         rollup, folded = self._fold_segments(rollup, {}, today)
         pruned = rollup.prune(today)
         changed = change(rollup)
@@ -593,7 +603,7 @@ class RollupStore:
                     rollup.add_record(Record.from_json(record))
         except _UNUSABLE as error:
             kept.clear()
-            return self._bad_rollup(str(error), set_aside=True)
+            return self._set_aside(error)
         return rollup
 
     def _remove(self, path: Path) -> None:
@@ -631,55 +641,60 @@ class RollupStore:
             os.close(descriptor)
         return b"".join(chunks).split(b"\n")
 
-    def _read_rollup(self, set_aside_if_bad: bool) -> bytes | Rollup:
-        """The rollup file's bytes; an empty rollup if there is none, or it cannot be read."""
+    def _read_rollup(self) -> bytes | None:
+        """The rollup file's bytes; None if there is none; _Unusable if it cannot be read."""
         try:
             return read_small_file(self.rollup_path, MAX_ROLLUP_BYTES)
         except FileNotFoundError:
-            return Rollup()
+            return None
         except UnsafeFile:
             raise  # not ours to read, set aside or replace
         except (OSError, ValueError) as error:
-            return self._bad_rollup(f"cannot read it ({error})", set_aside_if_bad)
+            raise _Unusable(f"cannot read it ({error})") from error
 
-    def _load_whole(self, *, set_aside_if_bad: bool) -> Rollup:
-        """The rollup file with every record parsed and checked (an empty one if it is unusable)."""
-        data = self._read_rollup(set_aside_if_bad)
-        if isinstance(data, Rollup):
-            return data
-        return self._parse_rollup(data, set_aside_if_bad)
-
-    def _load_split(self) -> tuple[Rollup, dict[str, bytes]]:
-        """The rollup to fold into, its days' record lines left unparsed (see `_split_rollup`)."""
-        data = self._read_rollup(set_aside_if_bad=True)
-        if isinstance(data, Rollup):
-            return data, {}
-        split = _split_rollup(data)
-        if split is None:
-            return self._parse_rollup(data, set_aside_if_bad=True), {}
-        header, kept = split
-        try:
-            return _rollup_from(header + b"]}"), kept
-        except _UNUSABLE as error:
-            return self._bad_rollup(str(error), set_aside=True), {}
-
-    def _parse_rollup(self, data: bytes, set_aside_if_bad: bool) -> Rollup:
+    def _load_whole(self) -> Rollup:
+        """The rollup file with every record parsed and checked; _Unusable if it is unusable."""
+        data = self._read_rollup()
+        if data is None:
+            return Rollup()
         try:
             return _rollup_from(data)
         except _UNUSABLE as error:
-            return self._bad_rollup(str(error), set_aside_if_bad)
+            raise _Unusable(str(error)) from error
 
-    def _bad_rollup(self, why: str, set_aside: bool) -> Rollup:
+    def _load_split(self) -> tuple[Rollup, dict[str, bytes]]:
+        """The rollup to fold into, its days' record lines left unparsed (see `_split_rollup`)."""
+        data = self._read_rollup()
+        if data is None:
+            return Rollup(), {}
+        split = _split_rollup(data)
+        try:
+            if split is None:
+                return _rollup_from(data), {}
+            header, kept = split
+            return _rollup_from(header + b"]}"), kept
+        except _UNUSABLE as error:
+            raise _Unusable(str(error)) from error
+
+    def _readable(self) -> Rollup:
+        """For readers: the rollup, or an empty one if it is unusable (left for a fold to set aside)."""
+        try:
+            return self._load_whole()
+        except _Unusable as unusable:
+            self._debug(f"the rollup file is unusable: {unusable}")
+            return Rollup()
+
+    def _set_aside(self, why: object) -> Rollup:
+        """For folds: rename an unusable rollup file aside, and start from an empty rollup."""
         self._debug(f"the rollup file is unusable: {why}")
-        if set_aside:
-            import time
+        import time
 
-            aside = self.rollup_path.with_name(f"{ROLLUP_NAME}.unusable-{time.time_ns()}")
-            try:
-                os.rename(self.rollup_path, aside)
-                self._debug(f"set it aside as {aside.name}")
-            except OSError as error:
-                self._debug(f"cannot set it aside: {error}")
+        aside = self.rollup_path.with_name(f"{ROLLUP_NAME}.unusable-{time.time_ns()}")
+        try:
+            os.rename(self.rollup_path, aside)
+            self._debug(f"set it aside as {aside.name}")
+        except OSError as error:
+            self._debug(f"cannot set it aside: {error}")
         return Rollup()
 
     def _write_rollup(self, rollup: Rollup, kept: dict[str, bytes] | None = None) -> None:
@@ -709,7 +724,7 @@ class RollupStore:
         """Everything pending, folded in memory, without writing anything."""
         if not self.directory.is_dir():
             return Rollup()
-        rollup = self._load_whole(set_aside_if_bad=False)
+        rollup = self._readable()
         paths = [path for number, path in self._segments() if number > rollup.folded_through]
         paths += [self.journal_path, self.directory / DROPPED_NAME]
         for path in paths:
@@ -783,7 +798,7 @@ class RollupStore:
         """The batch a sender noted before sending it and has not seen accepted, if any."""
         if not self.directory.is_dir():
             return None
-        return self._load_whole(set_aside_if_bad=False).in_flight
+        return self._readable().in_flight
 
     def note_in_flight(self, batch: InFlight, *, today: str) -> bool:
         """Note a batch before sending it (under the send lock); False if the store is locked."""
