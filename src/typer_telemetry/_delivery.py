@@ -249,12 +249,12 @@ def send_pending(settings: Settings, backend: Backend, *, timeout: float) -> Sen
             # out again first, exactly as it was (see `_store.InFlight`); records
             # of its day that arrived since follow in a batch of their own.
             in_flight = store.in_flight()
-            if in_flight is not None and not sender.send(in_flight, noted=True):
+            if in_flight is not None and not sender.send(in_flight):
                 return deletions._replace(days_sent=sender.days(), error=locked)
             folded_through, completed = store.completed_days(today=sender.today)
             for day, records in completed.items():
                 key = idempotency_key(install_id, day, records, folded_through)
-                if not sender.send(InFlight(day, key, records), noted=False):
+                if not sender.note_and_send(InFlight(day, key, records)):
                     return deletions._replace(days_sent=sender.days(), error=locked)
         except Exception as error:  # any back end's failure, custom ones included: stays pending
             if isinstance(error, DeliveryError):
@@ -286,19 +286,27 @@ class _DaySender:
     def days(self) -> tuple[str, ...]:
         return tuple(self._days_sent)
 
-    def send(self, batch: InFlight, *, noted: bool) -> bool:
-        """Send one day's batch; False if the store stayed locked.
-
-        `noted`: the batch is already noted in flight (a send whose answer
-        never came), so it goes out as it is, under its key.
-        """
+    def _enter_ledger(self) -> None:
+        """Before the first batch of an id leaves, so that a reset can always ask for its
+        deletion (a failure here sends nothing)."""
         if self.install_id not in self.sent_ids:
-            # Before the first batch of an id leaves, so that a reset can
-            # always ask for its deletion (a failure here sends nothing).
             self.sent_ids.append(self.install_id)
             write_sent_ids(self.store.directory, self.sent_ids)
-        if not noted and not self.store.note_in_flight(batch, today=self.today):
+
+    def note_and_send(self, batch: InFlight) -> bool:
+        """Note a new batch in flight, then send it; False if the store stayed locked."""
+        self._enter_ledger()
+        if not self.store.note_in_flight(batch, today=self.today):
             return False
+        return self.send(batch)
+
+    def send(self, batch: InFlight) -> bool:
+        """Send a batch noted in flight, and take it out once accepted; False if locked.
+
+        A batch noted by a send whose answer never came goes out exactly as
+        it was noted, under its key.
+        """
+        self._enter_ledger()
         self.backend.send(
             Batch(batch.day, self.envelope, batch.records, batch.idempotency_key),
             timeout=_remaining(self.deadline),
