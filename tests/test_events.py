@@ -8,8 +8,10 @@ error that names the event, the field and the value's type, never the value.
 from __future__ import annotations
 
 import bisect
+import copy
 import enum
 import math
+import pickle
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -680,6 +682,24 @@ def test_a_declaration_cannot_be_changed_once_made() -> None:
         Bucket(1).labels = ("LEAKED",)  # type: ignore[misc]
 
 
+def test_a_declaration_copies_and_pickles_as_an_equal_declaration() -> None:
+    event = EventType(
+        "ingest_completed",
+        {
+            "driver": Choice("postgres", "sqlite"),
+            "table_count": Bucket(0.5, 10, 10**20),
+            "demo": Flag(),
+        },
+    )
+    for copied in (copy.copy(event), copy.deepcopy(event), pickle.loads(pickle.dumps(event))):
+        assert copied == event
+        assert copied.fields["table_count"].labels == event.fields["table_count"].labels  # type: ignore[union-attr]
+        assert copied.properties({"driver": "sqlite", "table_count": 11}) == (
+            ("driver", "sqlite"),
+            ("table_count", "10-1e+20"),
+        )
+
+
 def test_describe_gives_each_field_its_kind_and_every_value_it_may_be_stored_with() -> None:
     assert ingest().describe() == [
         ("demo", "flag", "true, false"),
@@ -831,7 +851,8 @@ PRIMITIVES = st.one_of(
     st.text().map(lambda text: "LEAK" + text),
     st.integers(),
     st.integers(min_value=10**300, max_value=10**400),
-    st.floats(),  # nan and infinities included
+    st.floats(),
+    st.sampled_from([math.nan, math.inf, -math.inf, -0.0, 2.0**53 + 1, 10**400]),
     st.booleans(),
     st.none(),
     st.binary(),
@@ -930,6 +951,9 @@ def test_whatever_a_tool_hands_over_only_declared_values_reach_the_properties(
         expected = expected_property(spec, value)
         if expected is not None:
             assert event.properties({field: value}) == ((field, expected),)  # type: ignore[dict-item]
+        if must_be_refused(spec, value):
+            with pytest.raises((FieldTypeError, UnknownFieldError)):
+                event.properties({field: value})  # type: ignore[dict-item]
     assert_only_the_declaration_reaches(event, values)
 
 
@@ -944,3 +968,14 @@ def expected_property(spec: Choice | Bucket | Flag | None, value: object) -> str
     if isinstance(spec, Flag) and type(value) is bool:
         return value
     return None
+
+
+def must_be_refused(spec: Choice | Bucket | Flag | None, value: object) -> bool:
+    """A value that is certainly of a type its field does not take."""
+    if isinstance(spec, Bucket):
+        return (type(value) is float and not math.isfinite(value)) or type(value) in (bool, str)
+    if isinstance(spec, Choice):
+        return type(value) in (int, float, bool, bytes, type(None))
+    if isinstance(spec, Flag):
+        return type(value) in (int, float, str, bytes, type(None))
+    return spec is None and type(value) is str  # a field the event does not declare

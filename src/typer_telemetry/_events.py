@@ -286,6 +286,10 @@ class Choice:
     def __hash__(self) -> int:
         return hash(("choice", frozenset(self.values)))
 
+    def __reduce__(self) -> tuple[type[Choice], tuple[str, ...]]:
+        # Copied and pickled by declaring it again (its attributes are read-only).
+        return (Choice, self.values)
+
     def __repr__(self) -> str:
         return f"Choice({', '.join(repr(value) for value in self.values)})"
 
@@ -432,6 +436,9 @@ class Bucket:
     def __hash__(self) -> int:
         return hash(("bucket", self.bounds))
 
+    def __reduce__(self) -> tuple[type[Bucket], tuple[int | float, ...]]:
+        return (Bucket, self.bounds)
+
     def __repr__(self) -> str:
         return f"Bucket({', '.join(repr(bound) for bound in self.bounds)})"
 
@@ -459,6 +466,9 @@ class Flag:
 
     def __hash__(self) -> int:
         return hash("flag")
+
+    def __reduce__(self) -> tuple[type[Flag], tuple[()]]:
+        return (Flag, ())
 
     def __repr__(self) -> str:
         return "Flag()"
@@ -605,6 +615,9 @@ class EventType:
 
     def __hash__(self) -> int:
         return hash((self.name, frozenset(self.fields.items())))
+
+    def __reduce__(self) -> tuple[type[EventType], tuple[str, dict[str, FieldSpec]]]:
+        return (EventType, (self.name, dict(self.fields)))
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{field}={spec!r}" for field, spec in self.fields.items())
