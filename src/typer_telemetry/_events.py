@@ -108,9 +108,13 @@ class UnknownFieldError(TypeError):
     """A value for a field the event does not declare: the author's mistake, found at record time."""
 
 
+# The checks take exact str only: a subclass can make len(), [] and
+# iteration show other characters than the ones it holds.
+
+
 def _is_name(value: object) -> bool:
     return (
-        isinstance(value, str)
+        type(value) is str
         and 0 < len(value) <= MAX_NAME_LENGTH
         and value[0] in _LOWER
         and all(char in _NAME_REST for char in value)
@@ -123,7 +127,7 @@ def _is_reserved_event_name(value: str) -> bool:
 
 def is_event_name(value: object) -> bool:
     """A name a tool may give its own event (so neither "command" nor "typer_telemetry...")."""
-    return isinstance(value, str) and _is_name(value) and not _is_reserved_event_name(value)
+    return type(value) is str and _is_name(value) and not _is_reserved_event_name(value)
 
 
 def is_field_name(value: object) -> bool:
@@ -133,7 +137,7 @@ def is_field_name(value: object) -> bool:
 
 def _is_choice_value(value: object) -> bool:
     return (
-        isinstance(value, str)
+        type(value) is str
         and 0 < len(value) <= MAX_VALUE_LENGTH
         and value[0] in _ALPHANUMERIC
         and all(char in _CHOICE_REST for char in value)
@@ -177,9 +181,9 @@ def is_property_value(value: object) -> bool:
     of the form, not of any declaration: it is what the store and the back
     ends can verify about a record read back from a file.
     """
-    if isinstance(value, bool):
+    if value is True or value is False:
         return True
-    if not isinstance(value, str) or not 0 < len(value) <= MAX_VALUE_LENGTH:
+    if type(value) is not str or not 0 < len(value) <= MAX_VALUE_LENGTH:
         return False
     if _is_choice_value(value):
         return True
@@ -218,7 +222,7 @@ class Choice:
 
     __slots__ = ("_index", "values")
     values: tuple[str, ...]
-    _index: frozenset[str]
+    _index: dict[str, str]
 
     def __init__(self, *values: str) -> None:
         if not values:
@@ -255,7 +259,8 @@ class Choice:
                 raise ValueError(f"Choice value {position} {value!r} is declared twice; remove one")
             plain.append(value)
         object.__setattr__(self, "values", tuple(plain))
-        object.__setattr__(self, "_index", frozenset(plain))
+        # Each declared value to itself: what is stored is the declared object.
+        object.__setattr__(self, "_index", {value: value for value in plain})
 
     __setattr__ = _frozen
 
@@ -267,7 +272,7 @@ class Choice:
         if not issubclass(type(value), str):
             raise FieldTypeError(f"takes a str, not {_type_name(value)}")
         text = str.__str__(value)
-        return text if text in self._index else OTHER
+        return self._index.get(text, OTHER)
 
     def allowed(self) -> tuple[str, ...]:
         """Every value this field may be stored with: the declared ones, then "other"."""
@@ -276,10 +281,14 @@ class Choice:
     def __eq__(self, other: object) -> bool:
         # Equal when they store the same things: the order of the values
         # changes nothing that is recorded.
-        return type(other) is Choice and self._index == other._index
+        return type(other) is Choice and self._index.keys() == other._index.keys()
 
     def __hash__(self) -> int:
-        return hash(("choice", self._index))
+        return hash(("choice", frozenset(self.values)))
+
+    def __reduce__(self) -> tuple[type[Choice], tuple[str, ...]]:
+        # Copied and pickled by declaring it again (its attributes are read-only).
+        return (Choice, self.values)
 
     def __repr__(self) -> str:
         return f"Choice({', '.join(repr(value) for value in self.values)})"
@@ -427,6 +436,9 @@ class Bucket:
     def __hash__(self) -> int:
         return hash(("bucket", self.bounds))
 
+    def __reduce__(self) -> tuple[type[Bucket], tuple[int | float, ...]]:
+        return (Bucket, self.bounds)
+
     def __repr__(self) -> str:
         return f"Bucket({', '.join(repr(bound) for bound in self.bounds)})"
 
@@ -454,6 +466,9 @@ class Flag:
 
     def __hash__(self) -> int:
         return hash("flag")
+
+    def __reduce__(self) -> tuple[type[Flag], tuple[()]]:
+        return (Flag, ())
 
     def __repr__(self) -> str:
         return "Flag()"
@@ -486,9 +501,9 @@ def _field_spec_problem(event: str, field: str, spec: object) -> str | None:
 
 def _shown_field(name: object) -> str:
     """A field name given at record time in a message: as it is if it has the form of one."""
-    if isinstance(name, str) and len(name) <= MAX_NAME_LENGTH and _is_name(name):
+    if type(name) is str and _is_name(name):
         return repr(name)
-    length = f" of {len(name)} characters" if isinstance(name, str) else ""
+    length = f" of {len(name)} characters" if type(name) is str else ""
     return f"(a {_type_name(name)}{length} that is not a field name)"
 
 
@@ -505,11 +520,12 @@ class EventType:
     fields: Mapping[str, FieldSpec]
 
     def __init__(self, name: str, fields: Mapping[str, FieldSpec]) -> None:
-        if not isinstance(name, str):
+        if not issubclass(type(name), str):
             raise TypeError(
                 f"the event name must be a str such as 'ingest_completed', not"
                 f" {_type_name(name)} {_shown(name)}"
             )
+        name = str.__str__(name)  # its own characters, whatever a subclass shows
         if not _is_name(name):
             raise ValueError(f"event name {_shown(name)} must be {_NAME_RULE}")
         if _is_reserved_event_name(name):
@@ -528,12 +544,13 @@ class EventType:
                 " allowed: split it into several events"
             )
         declared: dict[str, FieldSpec] = {}
-        for field, spec in fields.items():
-            if not isinstance(field, str):
+        for given, spec in fields.items():
+            if not issubclass(type(given), str):
                 raise TypeError(
-                    f"event {name!r}: field names must be str, not {_type_name(field)}"
-                    f" {_shown(field)}"
+                    f"event {name!r}: field names must be str, not {_type_name(given)}"
+                    f" {_shown(given)}"
                 )
+            field = str.__str__(given)
             if not _is_name(field):
                 raise ValueError(
                     f"event {name!r} field {_shown(field)}: its name must be {_NAME_RULE}"
@@ -547,8 +564,8 @@ class EventType:
             problem = _field_spec_problem(name, field, spec)
             if problem is not None:
                 raise TypeError(problem)
-            declared[str.__str__(field)] = spec
-        object.__setattr__(self, "name", str.__str__(name))
+            declared[field] = spec
+        object.__setattr__(self, "name", name)
         object.__setattr__(self, "fields", MappingProxyType(declared))
 
     __setattr__ = _frozen
@@ -598,6 +615,9 @@ class EventType:
 
     def __hash__(self) -> int:
         return hash((self.name, frozenset(self.fields.items())))
+
+    def __reduce__(self) -> tuple[type[EventType], tuple[str, dict[str, FieldSpec]]]:
+        return (EventType, (self.name, dict(self.fields)))
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{field}={spec!r}" for field, spec in self.fields.items())
