@@ -72,6 +72,16 @@ RESERVED_FIELD_NAMES = frozenset(
         "project_id",
         "sample_rate",
         "properties",
+        # The envelope's: the PostHog back end puts them beside the properties.
+        "schema_version",
+        "tool",
+        "tool_version",
+        "library_version",
+        "python_version",
+        "os",
+        "os_release",
+        "arch",
+        "install_id",
     }
 )
 
