@@ -1,14 +1,16 @@
 """The hook: time every invocation and observe its command path, outcome and flags.
 
-`mountable_app` makes the `telemetry` group that `instrument` mounts, and
 `instrumented_group_class` wraps the app's group class (the author's own
 `cls=` if any) with a `main` that times the whole call and classifies how it
-ended. To see how far Click resolved the command line, even when parsing
-fails, the root command gets a context class that remembers the contexts
-created for the invocation, which each group on the path passes on to the
-command it resolves, however made. Nothing here writes to
-stdout, changes arguments, exit codes or exceptions, or lets an error of its
-own escape.
+ended, and hands the invocation to the recorder (`_recording.py`). To see how
+far Click resolved the command line, even when parsing fails, the root
+command gets a context class that remembers the contexts created for the
+invocation, which each group on the path passes on to the command it
+resolves, however made. While the command runs, a `Trigger` starts a send
+once it has run long enough. What the hook needs of the app's wiring (its
+settings, a one-command app's command) it is handed as a `Host`. Nothing
+here writes to stdout, changes arguments, exit codes or exceptions, or lets
+an error of its own escape.
 
 Hot path: standard library only.
 """

@@ -8,12 +8,12 @@ Layout of the store folder (0700, files 0600):
     compact.lock       held while folding, so one process folds at a time
 
 Why this shape (see docs/design.md): an invocation costs one `open`, one
-shared `flock` and one `write` of about a hundred bytes (`_journal.py`, the
+shared `flock` and one `write` of about a hundred bytes (`_recording.py`, the
 only part a short run loads). Folding happens when the journal passes
 `COMPACT_AT_BYTES`, and whenever pending data is read or sent. It renames the
 journal to the next segment, waits for writers still holding a shared lock on
 it, folds it, writes the rollup with the number of the last folded segment
-(`merged_through`), and only then deletes the segment. A process killed at
+(`folded_through`), and only then deletes the segment. A process killed at
 any step leaves either an unfolded segment (folded next time) or a folded one
 whose number says so (deleted next time): nothing is lost or counted twice.
 """
