@@ -24,9 +24,7 @@ from typer_telemetry.backends.otlp import OTLPBackend
 
 DAY_START_NS = int(datetime(2026, 11, 23, tzinfo=timezone.utc).timestamp()) * 10**9
 DAY_END_NS = int(datetime(2026, 11, 24, tzinfo=timezone.utc).timestamp()) * 10**9
-BATCH = Batch(
-    DAY, ENVELOPE, [MIGRATIONS, ROOT_FAILURE, INGESTS], "acme-deploy/2026-11-23/3f2b8c1e"
-)
+BATCH = Batch(DAY, ENVELOPE, [MIGRATIONS, ROOT_FAILURE, INGESTS], "acme-deploy/2026-11-23/3f2b8c1e")
 
 
 @pytest.fixture(scope="module")
@@ -220,9 +218,7 @@ def test_the_json_follows_otlp_encoding_rules_for_64_bit_integers_and_enums(
     receiver: Receiver,
 ) -> None:
     raw = send(OTLPBackend(receiver.url()), receiver).json()
-    sum_metric, histogram_metric, *_events = raw["resourceMetrics"][0]["scopeMetrics"][0][
-        "metrics"
-    ]
+    sum_metric, histogram_metric, *_events = raw["resourceMetrics"][0]["scopeMetrics"][0]["metrics"]
     sum_point = sum_metric["sum"]["dataPoints"][0]
     histogram_point = histogram_metric["histogram"]["dataPoints"][0]
 

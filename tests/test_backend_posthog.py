@@ -150,7 +150,8 @@ def test_each_record_becomes_one_personless_event_under_the_install_id(receiver:
         False,
     )
     assert (ingests["count"], ingests["duration_ms_sum"]) == (3, 1700.0)
-    assert "command" not in ingests and "flags" not in ingests
+    assert "command" not in ingests
+    assert "flags" not in ingests
 
     # A command's record is a `cli_command_rollup`; the tool's own event keeps its name.
     assert [event["event"] for event in events] == [ROLLUP_EVENT, ROLLUP_EVENT, "ingest_completed"]
@@ -288,7 +289,9 @@ def test_a_field_outside_the_schema_never_reaches_the_back_end(receiver: Receive
     with pytest.raises(AttributeError):
         MIGRATIONS.cwd = "/home/alice/secret"  # type: ignore[attr-defined]
     [event] = send(
-        PostHogBackend(API_KEY, host=receiver.url()), receiver, Batch(DAY, ENVELOPE, [MIGRATIONS], "k")
+        PostHogBackend(API_KEY, host=receiver.url()),
+        receiver,
+        Batch(DAY, ENVELOPE, [MIGRATIONS], "k"),
     ).json()["batch"]
     assert "/home/alice" not in json.dumps(event)
 

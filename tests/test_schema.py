@@ -141,9 +141,7 @@ def test_the_check_before_recording_refuses_what_the_schema_refuses(
 @pytest.mark.parametrize("duration_ms", [float("nan"), -1.0, float("inf"), True])
 def test_the_check_before_recording_refuses_impossible_durations(duration_ms: float) -> None:
     with pytest.raises(SchemaError):
-        check_observation(
-            Observation.of_command("2026-11-24", "x", "success", "", (), duration_ms)
-        )
+        check_observation(Observation.of_command("2026-11-24", "x", "success", "", (), duration_ms))
 
 
 def test_fields_outside_the_allowlist_are_refused() -> None:
@@ -155,7 +153,9 @@ def test_fields_outside_the_allowlist_are_refused() -> None:
 
 def test_a_success_never_carries_an_error_class() -> None:
     with pytest.raises(SchemaError):
-        check_observation(Observation.of_command("2026-11-24", "x", "success", "ValueError", (), 1.0))
+        check_observation(
+            Observation.of_command("2026-11-24", "x", "success", "ValueError", (), 1.0)
+        )
     with pytest.raises(SchemaError):
         check_observation(Observation.of_command("2026-11-24", "x", "error", "", (), 1.0))
     with pytest.raises(SchemaError):
