@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import Tool, append_event, run_burst
 from typer_telemetry import _recording, _store
 from typer_telemetry._recording import Observation
+from typer_telemetry._records import Record
 from typer_telemetry._schema import DURATION_BUCKET_COUNT, check_record
 from typer_telemetry._store import RollupStore
 
@@ -264,3 +265,51 @@ def test_kill_9_while_recording_never_corrupts_earlier_days(tool: Tool) -> None:
             <= recorded_before + acknowledged + 1
         )
         recorded_before = counts[key_later]
+
+
+def test_a_version_1_rollup_file_is_read_as_command_events_and_rewritten_as_version_2(
+    store: RollupStore,
+) -> None:
+    store.directory.mkdir(parents=True, mode=0o700)
+    version_1 = {
+        "format": "typer-telemetry-rollup",
+        "version": 1,
+        "merged_through": 4,
+        "records": [
+            {
+                "day": DAY,
+                "command": "db migrate",
+                "outcome": "success",
+                "error_class": "",
+                "flags": ["--force"],
+                "count": 2,
+                "duration_ms_sum": 25.0,
+                "duration_ms_min": 12.5,
+                "duration_ms_max": 12.5,
+                "duration_ms_buckets": [0, 0, 2] + [0] * 13,
+            }
+        ],
+    }
+    store.rollup_path.write_text(json.dumps(version_1))
+    os.chmod(store.rollup_path, 0o600)
+    # A journal line of version 1 too, as a run of the older library left it.
+    store.journal_path.write_bytes(
+        b'\n{"day":"2026-03-10","command":"db migrate","outcome":"success",'
+        b'"error_class":"","flags":["--force"],"duration_ms":12.5}'
+    )
+    os.chmod(store.journal_path, 0o600)
+    append_event(store, observation(flags=("--force",)))  # the same key, written as version 2
+
+    [record] = store.pending(today=DAY)
+    assert (record.event, record.property("command"), record.property("flags")) == (
+        "command",
+        "db migrate",
+        ("--force",),
+    )
+    assert record.count == 4
+    assert store.fold(today=DAY)
+    document = json.loads(store.rollup_path.read_bytes())
+    assert (document["version"], document["folded_through"]) == (2, 5)
+    assert "merged_through" not in document
+    assert [Record.from_json(r) for r in document["records"]] == [record]
+    assert document["records"][0]["properties"] == {"command": "db migrate", "flags": ["--force"]}
