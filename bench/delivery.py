@@ -31,6 +31,7 @@ from harness import (
 from local_receiver import SLOW_ANSWER_SECONDS, Receiver
 
 from typer_telemetry._delivery import build_envelope, idempotency_key
+from typer_telemetry._records import Record
 from typer_telemetry._store import RollupStore
 from typer_telemetry.backends import (
     Backend,
@@ -124,7 +125,7 @@ def measure_exit_delays(
             elif receiver.count() > before:
                 sends_seen[condition] += 1
             store = RollupStore(store_directory(home), discard)
-            if not [record for record in store.pending(today=today) if record["day"] != today]:
+            if not [record for record in store.pending(today=today) if record.day != today]:
                 delivered[condition] += 1
         progress(f"  exit delay: {round_number + 1}/{rounds} rounds")
 
@@ -170,15 +171,15 @@ class Payload:
     wire_encoding: str
 
 
-def realistic_batch(records: Sequence[Mapping[str, object]], tool_version: str) -> Batch:
+def realistic_batch(records: Sequence[Record], tool_version: str) -> Batch:
     """One completed day, exactly as the sender builds it."""
     install_id = str(uuid.uuid4())
-    day = str(records[0]["day"])
+    day = records[0].day
     return Batch(
-        day=day,
-        envelope=build_envelope("benchtool", tool_version, install_id),
-        records=list(records),
-        idempotency_key=idempotency_key(install_id, day, records, 1),
+        day,
+        build_envelope("benchtool", tool_version, install_id),
+        records,
+        idempotency_key(install_id, day, records, 1),
     )
 
 
@@ -220,8 +221,8 @@ def measure_payloads(batch: Batch, receiver: Receiver, folder: Path) -> list[Pay
     return payloads
 
 
-def pending_day(store: Path, day: str) -> list[dict[str, object]]:
+def pending_day(store: Path, day: str) -> list[Record]:
     """A folded day of the store, as it would be sent."""
     return [
-        record for record in RollupStore(store, discard).pending(today=day) if record["day"] == day
+        record for record in RollupStore(store, discard).pending(today=day) if record.day == day
     ]

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness import (
     ENDPOINT_VARIABLE,
@@ -27,6 +28,7 @@ from harness import (
 )
 from local_receiver import Receiver
 
+from typer_telemetry._records import Record
 from typer_telemetry._store import RollupStore
 
 STORE_SIZES = (10, 1_000, 100_000)
@@ -54,16 +56,19 @@ class StoreFigures:
     directory: Path
 
 
-def _count(record: Mapping[str, object]) -> int:
-    count = record["count"]
+def _count(record: Record | Mapping[str, Any]) -> int:
+    """A record's count: a stored Record, or one as the HTTP back end sent it."""
+    count = record.count if isinstance(record, Record) else record["count"]
     assert isinstance(count, int)
     return count
 
 
-def _key(record: Mapping[str, object]) -> tuple[str, tuple[str, ...]]:
-    flags = record["properties"]["flags"]
+def _key(record: Record | Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
+    """A command record's command path and flags: a stored Record, or one as sent."""
+    properties = dict(record.to_json() if isinstance(record, Record) else record)["properties"]
+    flags = properties["flags"]
     assert isinstance(flags, list)
-    return str(record["properties"]["command"]), tuple(str(flag) for flag in flags)
+    return str(properties["command"]), tuple(str(flag) for flag in flags)
 
 
 def _sizes(directory: Path) -> tuple[int, int]:
@@ -306,22 +311,23 @@ def write_store(directory: Path, days: Sequence[str], keys_per_day: int) -> int:
     """A store of `keys_per_day` distinct records on each of `days`, written by the store itself."""
     import random
 
+    from typer_telemetry._recording import Observation
     from typer_telemetry._store import Rollup
 
     durations = random.Random(len(days) * keys_per_day)
     rollup = Rollup(folded_through=1)
     for day in days:
         for index in range(keys_per_day):
-            rollup.add_observation(
-                {
-                    "day": day,
-                    "command": f"group{index // 16} command{index % 16}",
-                    "outcome": "success" if index % 3 else "usage_error",
-                    "error_class": "" if index % 3 else "FileNotFoundError",
-                    "flags": sorted({"--verbose", f"--option-{index % 7}"}),
-                    "duration_ms": durations.lognormvariate(4.5, 1.2),
-                }
+            observation = Observation.of_command(
+                day,
+                f"group{index // 16} command{index % 16}",
+                "success" if index % 3 else "usage_error",
+                "" if index % 3 else "FileNotFoundError",
+                tuple(sorted({"--verbose", f"--option-{index % 7}"})),
+                durations.lognormvariate(4.5, 1.2),
             )
+            # As a fold adds it: the journal line the observation writes, parsed.
+            assert rollup.add_line(observation.journal_line().strip())
     directory.mkdir(parents=True, exist_ok=True)
     RollupStore(directory, discard)._write_rollup(rollup)
     return len(rollup.aggregates)

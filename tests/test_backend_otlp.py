@@ -16,15 +16,15 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
 from tests.receiver import ReceivedRequest, Receiver, Reply
-from tests.sample_batch import DAY, ENVELOPE, INSTALL_ID, MIGRATIONS, ROOT_FAILURE
+from tests.sample_batch import DAY, ENVELOPE, INGESTS, INSTALL_ID, MIGRATIONS, ROOT_FAILURE
 from typer_telemetry._checks import SchemaError
 from typer_telemetry._schema import DURATION_BUCKET_BOUNDS_MS
-from typer_telemetry.backends.base import Backend, Batch, DeliveryError
+from typer_telemetry.backends.base import Backend, Batch, DeliveryError, Envelope, Record
 from typer_telemetry.backends.otlp import OTLPBackend
 
 DAY_START_NS = int(datetime(2026, 11, 23, tzinfo=timezone.utc).timestamp()) * 10**9
 DAY_END_NS = int(datetime(2026, 11, 24, tzinfo=timezone.utc).timestamp()) * 10**9
-BATCH = Batch(DAY, ENVELOPE, [MIGRATIONS, ROOT_FAILURE], "acme-deploy/2026-11-23/3f2b8c1e")
+BATCH = Batch(DAY, ENVELOPE, [MIGRATIONS, ROOT_FAILURE, INGESTS], "acme-deploy/2026-11-23/3f2b8c1e")
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_a_batch_is_one_otlp_json_metrics_export(receiver: Receiver) -> None:
         "host.arch": "x86_64",
         "process.runtime.name": "python",
         "process.runtime.version": "3.12.4",
-        "typer_telemetry.schema_version": 1,
+        "typer_telemetry.schema_version": 2,
         "typer_telemetry.install_id": INSTALL_ID,
     }
     [scope_metrics] = resource_metrics.scope_metrics
@@ -97,7 +97,66 @@ def test_a_batch_is_one_otlp_json_metrics_export(receiver: Receiver) -> None:
     assert [metric.name for metric in scope_metrics.metrics] == [
         "cli.command.invocations",
         "cli.command.duration",
+        "cli.event.occurrences",
+        "cli.event.duration",
     ]
+
+
+def test_an_event_of_the_tools_own_is_counted_and_timed_under_its_name_and_fields(
+    receiver: Receiver,
+) -> None:
+    exported = parsed_metrics(send(OTLPBackend(receiver.url()), receiver))
+    metrics = exported.resource_metrics[0].scope_metrics[0].metrics
+    occurrences, duration = metrics[2], metrics[3]
+    expected_attributes = {
+        "cli.event": "ingest_completed",
+        "cli.event.demo": False,
+        "cli.event.driver": "postgres",
+        "cli.event.table_count": "100-1000",
+        "cli.outcome": "success",
+        "cli.error_class": "",
+    }
+
+    assert occurrences.name == "cli.event.occurrences"
+    assert occurrences.WhichOneof("data") == "sum"
+    assert occurrences.sum.is_monotonic is True
+    assert (
+        occurrences.sum.aggregation_temporality
+        == AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
+    )
+    [point] = occurrences.sum.data_points
+    assert point.as_int == 3
+    assert attribute_values(point.attributes) == expected_attributes
+    assert (point.start_time_unix_nano, point.time_unix_nano) == (DAY_START_NS, DAY_END_NS)
+
+    assert duration.name == "cli.event.duration"
+    assert duration.WhichOneof("data") == "histogram"
+    assert duration.unit == "ms"
+    [timed] = duration.histogram.data_points
+    # Three occurrences, two of them timed: the histogram counts only the timed.
+    assert (timed.count, timed.sum, timed.min, timed.max) == (2, 1700.0, 700.0, 1000.0)
+    assert list(timed.bucket_counts) == list(INGESTS.duration_ms_buckets)
+    assert attribute_values(timed.attributes) == expected_attributes
+
+
+def test_an_event_never_timed_has_occurrences_but_no_duration_histogram(
+    receiver: Receiver,
+) -> None:
+    untimed = Record.from_json(
+        {
+            **INGESTS.to_json(),
+            "duration_ms_sum": 0,
+            "duration_ms_min": 0,
+            "duration_ms_max": 0,
+            "duration_ms_buckets": [0] * len(INGESTS.duration_ms_buckets),
+        }
+    )
+    exported = parsed_metrics(
+        send(OTLPBackend(receiver.url()), receiver, Batch(DAY, ENVELOPE, [untimed], "key"))
+    )
+    metrics = exported.resource_metrics[0].scope_metrics[0].metrics
+    assert [metric.name for metric in metrics] == ["cli.event.occurrences"]
+    assert metrics[0].sum.data_points[0].as_int == 3
 
 
 def test_invocations_are_a_monotonic_delta_sum_with_one_point_per_record(
@@ -144,9 +203,9 @@ def test_durations_are_a_delta_histogram_on_the_schemas_fixed_buckets(receiver: 
     )
     first, second = duration.histogram.data_points
     assert (first.count, first.sum, first.min, first.max) == (3, 1234.5, 12.0, 1100.25)
-    assert list(first.bucket_counts) == MIGRATIONS["duration_ms_buckets"]
+    assert list(first.bucket_counts) == list(MIGRATIONS.duration_ms_buckets)
     assert (second.count, second.sum, second.min, second.max) == (1, 4.5, 4.5, 4.5)
-    assert list(second.bucket_counts) == ROOT_FAILURE["duration_ms_buckets"]
+    assert list(second.bucket_counts) == list(ROOT_FAILURE.duration_ms_buckets)
     for point in (first, second):
         assert list(point.explicit_bounds) == [float(bound) for bound in DURATION_BUCKET_BOUNDS_MS]
         assert len(point.bucket_counts) == len(point.explicit_bounds) + 1
@@ -159,7 +218,7 @@ def test_the_json_follows_otlp_encoding_rules_for_64_bit_integers_and_enums(
     receiver: Receiver,
 ) -> None:
     raw = send(OTLPBackend(receiver.url()), receiver).json()
-    sum_metric, histogram_metric = raw["resourceMetrics"][0]["scopeMetrics"][0]["metrics"]
+    sum_metric, histogram_metric, *_events = raw["resourceMetrics"][0]["scopeMetrics"][0]["metrics"]
     sum_point = sum_metric["sum"]["dataPoints"][0]
     histogram_point = histogram_metric["histogram"]["dataPoints"][0]
 
@@ -175,7 +234,7 @@ def test_the_json_follows_otlp_encoding_rules_for_64_bit_integers_and_enums(
     assert sum_metric["sum"]["isMonotonic"] is True
     resource = raw["resourceMetrics"][0]["resource"]["attributes"]
     schema_version = next(a for a in resource if a["key"] == "typer_telemetry.schema_version")
-    assert schema_version["value"] == {"intValue": "1"}
+    assert schema_version["value"] == {"intValue": "2"}
 
 
 @pytest.mark.parametrize(
@@ -208,8 +267,16 @@ def test_configured_headers_are_sent_but_cannot_change_the_content_type(
 
 
 def test_large_exports_are_gzipped(receiver: Receiver) -> None:
-    records = [{**MIGRATIONS, "command": f"deploy region-{n}"} for n in range(20)]
-    request = send(OTLPBackend(receiver.url()), receiver, BATCH._replace(records=records))
+    records = [
+        Record.from_json(
+            {
+                **MIGRATIONS.to_json(),
+                "properties": {"command": f"deploy region-{n}", "flags": ["--force"]},
+            }
+        )
+        for n in range(20)
+    ]
+    request = send(OTLPBackend(receiver.url()), receiver, Batch(DAY, ENVELOPE, records, "key"))
 
     assert request.headers["content-encoding"] == "gzip"
     assert request.body[:2] == b"\x1f\x8b"
@@ -247,11 +314,16 @@ def test_https_and_loopback_http_endpoints_are_accepted() -> None:
     assert OTLPBackend("http://localhost:4318/").metrics_url == "http://localhost:4318/v1/metrics"
 
 
-def test_a_field_outside_the_schema_is_never_sent(receiver: Receiver) -> None:
-    leaky = BATCH._replace(envelope={**ENVELOPE, "hostname": "alice-laptop"})
+def test_a_field_outside_the_schema_never_reaches_the_back_end(receiver: Receiver) -> None:
+    # Envelopes and records reach back ends typed, checked when made, and hold nothing else.
     with pytest.raises(SchemaError):
-        OTLPBackend(receiver.url()).send(leaky, timeout=5)
-    assert receiver.requests == []
+        Envelope({**ENVELOPE.to_json(), "hostname": "alice-laptop"})
+    with pytest.raises(AttributeError):
+        ENVELOPE.hostname = "alice-laptop"  # type: ignore[attr-defined]
+    with pytest.raises(SchemaError):
+        Record.from_json({**MIGRATIONS.to_json(), "cwd": "/home/alice/secret"})
+    request = send(OTLPBackend(receiver.url()), receiver)
+    assert b"alice" not in request.content
 
 
 def deletion_log(request: ReceivedRequest) -> ExportLogsServiceRequest:

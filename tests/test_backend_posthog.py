@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,10 +14,10 @@ import pytest
 from posthog.request import determine_server_host
 
 from tests.receiver import ReceivedRequest, Receiver, Reply
-from tests.sample_batch import DAY, ENVELOPE, INSTALL_ID, MIGRATIONS, ROOT_FAILURE
+from tests.sample_batch import DAY, ENVELOPE, INGESTS, INSTALL_ID, MIGRATIONS, ROOT_FAILURE
 from typer_telemetry._checks import SchemaError
 from typer_telemetry._schema import ENVELOPE_FIELD_NAMES, ROLLUP_FIELD_NAMES
-from typer_telemetry.backends.base import Backend, Batch, DeliveryError
+from typer_telemetry.backends.base import Backend, Batch, DeliveryError, Record
 from typer_telemetry.backends.posthog import DELETION_EVENT, ROLLUP_EVENT, PostHogBackend
 
 API_KEY = "phc_0123456789abcdefghijklmnopqrstuvwxyzABCDE"
@@ -29,10 +30,19 @@ PERSONLESS_WITHOUT_GEOIP = {"$process_person_profile": False, "$geoip_disable": 
 
 
 def batch(idempotency_key: str = "acme-deploy/2026-11-23/3f2b8c1e", records: int = 0) -> Batch:
-    """The two realistic records of one day, or `records` distinct ones for a large body."""
-    rollups = [MIGRATIONS, ROOT_FAILURE]
+    """The three realistic records of one day (two commands, one event of the tool's own),
+    or `records` distinct command records for a large body."""
+    rollups = [MIGRATIONS, ROOT_FAILURE, INGESTS]
     if records:
-        rollups = [{**MIGRATIONS, "command": f"deploy region-{n}"} for n in range(records)]
+        rollups = [
+            Record.from_json(
+                {
+                    **MIGRATIONS.to_json(),
+                    "properties": {"command": f"deploy region-{n}", "flags": ["--force"]},
+                }
+            )
+            for n in range(records)
+        ]
     return Batch(DAY, ENVELOPE, rollups, idempotency_key)
 
 
@@ -90,12 +100,13 @@ def test_posthog_backend_satisfies_the_backend_protocol() -> None:
     assert isinstance(PostHogBackend(API_KEY), Backend)
 
 
+@pytest.mark.parametrize("index", [0, 2], ids=["command", "custom-event"])
 def test_posthog_request_has_the_shape_of_posthogs_own_client(
-    receiver: Receiver, official_receiver: Receiver
+    receiver: Receiver, official_receiver: Receiver, index: int
 ) -> None:
     ours = send(PostHogBackend(API_KEY, host=receiver.url()), receiver, batch())
     our_body = ours.json()
-    our_event = our_body["batch"][0]
+    our_event = our_body["batch"][index]
 
     theirs = official_client_request(
         official_receiver,
@@ -132,21 +143,38 @@ def test_posthog_request_has_the_shape_of_posthogs_own_client(
 
 def test_each_record_becomes_one_personless_event_under_the_install_id(receiver: Receiver) -> None:
     events = send(PostHogBackend(API_KEY, host=receiver.url()), receiver, batch()).json()["batch"]
+    ingests = events[2]["properties"]
+    assert (ingests["driver"], ingests["table_count"], ingests["demo"]) == (
+        "postgres",
+        "100-1000",
+        False,
+    )
+    assert (ingests["count"], ingests["duration_ms_sum"]) == (3, 1700.0)
+    assert "command" not in ingests
+    assert "flags" not in ingests
 
-    assert [event["event"] for event in events] == [ROLLUP_EVENT, ROLLUP_EVENT]
-    assert [event["distinct_id"] for event in events] == [INSTALL_ID, INSTALL_ID]
-    for event, record in zip(events, [MIGRATIONS, ROOT_FAILURE], strict=True):
+    # A command's record is a `cli_command_rollup`; the tool's own event keeps its name.
+    assert [event["event"] for event in events] == [ROLLUP_EVENT, ROLLUP_EVENT, "ingest_completed"]
+    assert [event["distinct_id"] for event in events] == [INSTALL_ID] * 3
+    # The record's own fields, its properties flattened beside them.
+    record_fields = set(ROLLUP_FIELD_NAMES) - {"event", "properties"}
+    for event, record in zip(events, [MIGRATIONS, ROOT_FAILURE, INGESTS], strict=True):
         properties = event["properties"]
+        flattened = record.to_json()["properties"]
         assert set(properties) == (
-            set(ROLLUP_FIELD_NAMES)
+            record_fields
+            | set(flattened)
             | (set(ENVELOPE_FIELD_NAMES) - {"install_id"})
             | {"$process_person_profile", "$geoip_disable", "$lib", "$lib_version"}
         )
         assert properties["$process_person_profile"] is False
         assert properties["$geoip_disable"] is True
         assert properties["$lib"] == "typer-telemetry"
-        assert properties["$lib_version"] == ENVELOPE["library_version"]
-        assert {name: properties[name] for name in ROLLUP_FIELD_NAMES} == record
+        assert properties["$lib_version"] == ENVELOPE.library_version
+        assert {name: properties[name] for name in flattened} == flattened
+        assert {name: properties[name] for name in record_fields} == {
+            name: value for name, value in record.to_json().items() if name in record_fields
+        }
         assert properties["tool"] == "acme-deploy"
         assert properties["os_release"] == "6.1.0"
         assert event["timestamp"] == "2026-11-23T23:59:59.999000+00:00"
@@ -165,7 +193,7 @@ def test_event_uuids_are_stable_across_resends_and_distinct_per_record(receiver:
     ]
 
     assert first == again
-    assert len(set(first)) == 2
+    assert len(set(first)) == 3
     assert not set(first) & set(other_day)
     assert all(str(uuid.UUID(value)) == value for value in first)
 
@@ -250,11 +278,22 @@ def test_a_receiver_that_never_answers_fails_within_the_timeout(receiver: Receiv
     assert time.monotonic() - started < 3
 
 
-def test_a_field_outside_the_schema_is_never_sent(receiver: Receiver) -> None:
-    leaky = Batch(DAY, ENVELOPE, [{**MIGRATIONS, "cwd": "/home/alice/secret"}], "key")
+def test_a_field_outside_the_schema_never_reaches_the_back_end(receiver: Receiver) -> None:
+    # Records reach back ends typed: one is read only through the schema's check,
+    # and holds nothing else; what is sent is exactly its fields.
+    leaky = {**MIGRATIONS.to_json(), "cwd": "/home/alice/secret"}
     with pytest.raises(SchemaError):
-        PostHogBackend(API_KEY, host=receiver.url()).send(leaky, timeout=5)
-    assert receiver.requests == []
+        Record.from_json(leaky)
+    with pytest.raises(SchemaError):
+        Record.from_json({**MIGRATIONS.to_json(), "properties": {"cwd": "/home/alice/secret"}})
+    with pytest.raises(AttributeError):
+        MIGRATIONS.cwd = "/home/alice/secret"  # type: ignore[attr-defined]
+    [event] = send(
+        PostHogBackend(API_KEY, host=receiver.url()),
+        receiver,
+        Batch(DAY, ENVELOPE, [MIGRATIONS], "k"),
+    ).json()["batch"]
+    assert "/home/alice" not in json.dumps(event)
 
 
 def test_deletion_is_requested_by_an_event_under_the_old_install_id(receiver: Receiver) -> None:

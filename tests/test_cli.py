@@ -37,7 +37,12 @@ def test_status_json_has_the_documented_fields(tool: Tool) -> None:
     (record,) = status["pending"]  # type: ignore[misc]
     assert tuple(record) == ROLLUP_FIELD_NAMES
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", record["day"])
-    assert (record["properties"]["command"], record["outcome"], record["properties"]["flags"], record["count"]) == (
+    assert (
+        record["properties"]["command"],
+        record["outcome"],
+        record["properties"]["flags"],
+        record["count"],
+    ) == (
         "db migrate",
         "success",
         ["--force"],

@@ -91,10 +91,15 @@ def test_a_long_running_run_sends_exactly_the_completed_days_once(
     sent = batches(receiver)
     assert [batch["day"] for batch in sent] == ["2026-03-10", "2026-03-11"]
     first = sent[0]
-    assert (first["format"], first["version"]) == ("typer-telemetry-batch", 1)
-    assert sorted((r["properties"]["command"], r["count"]) for r in first["records"]) == [  # type: ignore[attr-defined]
-        ("db migrate", 1),
-        ("hello", 1),
+    assert (first["format"], first["version"]) == ("typer-telemetry-batch", 2)
+    records = first["records"]
+    assert isinstance(records, list)
+    assert sorted(
+        (r["event"], r["properties"]["command"], r["properties"]["flags"], r["count"])
+        for r in records
+    ) == [
+        ("command", "db migrate", ["--force"], 1),
+        ("command", "hello", [], 1),
     ]
     envelope = first["envelope"]
     assert isinstance(envelope, dict)

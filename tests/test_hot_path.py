@@ -34,12 +34,12 @@ ALWAYS = {
     "typer_telemetry",
     "typer_telemetry._telemetry",
     "typer_telemetry._consent",
+    "typer_telemetry._settings",
     "typer_telemetry._hook",
-    "typer_telemetry._sender",
     "typer_telemetry._checks",
 }
 # Those a run that records loads besides.
-RECORDING = {"typer_telemetry._files", "typer_telemetry._config", "typer_telemetry._journal"}
+RECORDING = {"typer_telemetry._recording", "typer_telemetry._config", "typer_telemetry._paths"}
 
 
 def modules_loaded(tool: Tool, tmp_path: Path, *arguments: str, env: dict[str, str]) -> set[str]:

@@ -39,6 +39,15 @@ WIDE_RECORDS = [
         40.0,
     ),
     Observation.of_command(TODAY, "", "aborted", "KeyboardInterrupt", (), 2_000_000.0),
+    # An event of the tool's own: its name marked as an event, its fields as name=value.
+    Observation(
+        TODAY,
+        "ingest_completed",
+        (("demo", False), ("driver", "postgres"), ("table_count", "100-1000")),
+        "success",
+        "",
+        700.0,
+    ),
 ]
 
 
@@ -59,11 +68,18 @@ def plant(tool: Tool, observations: list[Observation], today: str = TODAY) -> No
 
 def values_of(observation: Observation) -> list[str]:
     """Every value a person must find whole in the status of this record."""
+    properties = dict(observation.properties)
+    if observation.event == "command":
+        shown = [str(properties["command"]) or "(root)", *properties["flags"]]  # type: ignore[misc]
+    else:
+        shown = [f"event {observation.event}"] + [
+            f"{name}={str(value).lower() if isinstance(value, bool) else value}"
+            for name, value in observation.properties
+        ]
     return [
-        observation.command or "(root)",
+        *shown,
         observation.outcome,
         *([observation.error_class] if observation.error_class else []),
-        *observation.flags,
     ]
 
 
@@ -120,7 +136,8 @@ def test_status_json_keeps_pending_as_sent_and_adds_estimates_envelope_and_today
     assert status["duration_bucket_bounds_ms"] == list(DURATION_BUCKET_BOUNDS_MS)
     assert status["today"] is not None
     by_command = {
-        record["properties"]["command"]: detail for record, detail in zip(pending, details, strict=True)
+        record["properties"].get("command", record["event"]): detail
+        for record, detail in zip(pending, details, strict=True)
     }
     slow = by_command[""]  # 2,000,000 ms: past the last bound, in the open bucket
     assert slow["p50_ms"] == slow["p95_ms"] == {"above_ms": 1_800_000, "at_most_ms": None}
@@ -129,12 +146,13 @@ def test_status_json_keeps_pending_as_sent_and_adds_estimates_envelope_and_today
         "above_ms": 0,
         "at_most_ms": 5,
     }
+    assert by_command["ingest_completed"]["p50_ms"] == {"above_ms": 500, "at_most_ms": 1000}
     today = status["today"]
     for record, detail in zip(pending, details, strict=True):
         assert detail["sendable"] is (record["day"] < today)
     install_id = status["install_id"]
     assert isinstance(install_id, str)
-    assert status["envelope"] == build_envelope("status-tool", "3.1.4", install_id)
+    assert status["envelope"] == build_envelope("status-tool", "3.1.4", install_id).to_json()
 
 
 def test_status_json_has_no_envelope_before_an_install_id_exists(home: Path) -> None:
@@ -150,7 +168,7 @@ def test_status_json_says_records_of_today_wait_and_past_days_go(home: Path) -> 
     status = tool.status({"TOOL_NOW": str(NOON + 86400)})  # the day after: both days completed
     details = status["pending_details"]
     assert isinstance(details, list)
-    assert [detail["sendable"] for detail in details] == [True] * 3
+    assert [detail["sendable"] for detail in details] == [True] * len(WIDE_RECORDS)
 
 
 @pytest.mark.parametrize(
@@ -244,7 +262,7 @@ def test_status_json_is_one_json_document_with_a_record_per_line(home: Path) -> 
 
 def test_status_text_prints_command_names_verbatim_never_as_emoji_or_markup(home: Path) -> None:
     tool = status_tool(home)
-    plant(tool, [Observation(TODAY, "ship:rocket:now", "success", "", ("--tag",), 1.0)])
+    plant(tool, [Observation.of_command(TODAY, "ship:rocket:now", "success", "", ("--tag",), 1.0)])
     text = tool.run("telemetry", "status", env={"TOOL_NOW": str(NOON)}).stdout
     assert "ship:rocket:now" in text
     assert "\N{ROCKET}" not in text

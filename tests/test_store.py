@@ -13,7 +13,8 @@ import pytest
 from tests.conftest import Tool, append_event, run_burst
 from typer_telemetry import _recording, _store
 from typer_telemetry._recording import Observation
-from typer_telemetry._schema import DURATION_BUCKET_COUNT, validate_rollup_record
+from typer_telemetry._records import Record
+from typer_telemetry._schema import DURATION_BUCKET_COUNT, check_record
 from typer_telemetry._store import RollupStore
 
 DAY = "2026-03-10"
@@ -49,23 +50,24 @@ def test_records_aggregate_per_day_command_outcome_error_and_flags(store: Rollup
     append_event(store, observation(ms=30))
     append_event(store, observation(ms=3000, flags=("--force",)))
     append_event(store, observation(outcome="error", error_class="ValueError", ms=1))
-    store.append(observation(day="2026-03-11", ms=7), today="2026-03-11")
+    append_event(store, observation(day="2026-03-11", ms=7))
     records = store.pending(today="2026-03-11")
-    assert [(r["day"], r["outcome"], r["properties"]["flags"], r["count"]) for r in records] == [
-        (DAY, "error", [], 1),
-        (DAY, "success", [], 2),
-        (DAY, "success", ["--force"], 1),
-        ("2026-03-11", "success", [], 1),
+    assert [(r.day, r.event, r.outcome, r.property("flags"), r.count) for r in records] == [
+        # sorted by day, event, properties, outcome, error class
+        (DAY, "command", "success", ("--force",), 1),
+        (DAY, "command", "error", (), 1),
+        (DAY, "command", "success", (), 2),
+        ("2026-03-11", "command", "success", (), 1),
     ]
-    two = records[1]
-    assert (two["duration_ms_sum"], two["duration_ms_min"], two["duration_ms_max"]) == (33, 3, 30)
-    buckets = two["duration_ms_buckets"]
-    assert isinstance(buckets, list)
+    two = records[2]
+    assert (two.duration_ms_sum, two.duration_ms_min, two.duration_ms_max) == (33, 3, 30)
+    buckets = two.duration_ms_buckets
+    assert isinstance(buckets, tuple)
     assert len(buckets) == DURATION_BUCKET_COUNT
     assert buckets[0] == 1
     assert buckets[3] == 1
     for record in records:
-        validate_rollup_record(record)
+        check_record(record.to_json())
 
 
 def test_folding_keeps_counts_and_empties_the_journal(store: RollupStore) -> None:
@@ -73,7 +75,7 @@ def test_folding_keeps_counts_and_empties_the_journal(store: RollupStore) -> Non
         append_event(store, observation())
     assert store.fold(today=DAY)
     assert not store.journal_path.exists()
-    assert [r["count"] for r in store.pending(today=DAY)] == [500]
+    assert [r.count for r in store.pending(today=DAY)] == [500]
     assert sorted(p.name for p in store.directory.iterdir()) == ["compact.lock", "rollup.json"]
 
 
@@ -83,13 +85,13 @@ def test_store_for_100000_invocations_of_10_commands_stays_under_64_kib(store: R
         append_event(store, observation(command=commands[index % 10], ms=index % 977))
     size = sum(path.stat().st_size for path in store.directory.iterdir())
     assert size <= 64 * 1024
-    assert sum(int(r["count"]) for r in store.pending(today=DAY)) == 100_000  # type: ignore[call-overload]
+    assert sum(r.count for r in store.pending(today=DAY)) == 100_000
 
 
 def test_days_older_than_the_retention_are_dropped(store: RollupStore) -> None:
-    store.append(observation(day="2026-01-01"), today="2026-01-01")
-    store.append(observation(day="2026-01-20"), today="2026-01-20")
-    assert [r["day"] for r in store.pending(today="2026-02-05")] == ["2026-01-20"]
+    append_event(store, observation(day="2026-01-01"))
+    append_event(store, observation(day="2026-01-20"))
+    assert [r.day for r in store.pending(today="2026-02-05")] == ["2026-01-20"]
 
 
 def test_keys_beyond_the_daily_cap_are_counted_as_dropped(store: RollupStore) -> None:
@@ -98,7 +100,7 @@ def test_keys_beyond_the_daily_cap_are_counted_as_dropped(store: RollupStore) ->
     append_event(store, observation(command="c0"))  # an existing key still counts
     records = store.pending(today=DAY)
     assert len(records) == _store.MAX_KEYS_PER_DAY
-    assert sum(int(r["count"]) for r in records) == _store.MAX_KEYS_PER_DAY + 1  # type: ignore[call-overload]
+    assert sum(r.count for r in records) == _store.MAX_KEYS_PER_DAY + 1
     assert store.dropped() == {DAY: 5}
 
 
@@ -113,7 +115,7 @@ def test_an_unusable_rollup_file_is_set_aside_and_recording_goes_on(
     store.directory.mkdir(parents=True)
     store.rollup_path.write_bytes(content)
     append_event(store, observation())
-    assert [r["count"] for r in store.pending(today=DAY)] == [1]
+    assert [r.count for r in store.pending(today=DAY)] == [1]
     aside = [
         p.name for p in store.directory.iterdir() if p.name.startswith("rollup.json.unusable-")
     ]
@@ -128,13 +130,21 @@ def test_journal_lines_outside_the_schema_are_dropped(store: RollupStore) -> Non
             b'"flags":[],"duration_ms":1,"secret":"leak"}'
         )
         journal.write(b'\n{"day":"2026-03-10","command":"has \\"quote","outcome":"success"}')
+        journal.write(
+            b'\n{"day":"2026-03-10","event":"command","properties":{"command":"x","flags":[],'
+            b'"secret":"leak"},"outcome":"success","error_class":"","duration_ms":1}'
+        )
+        journal.write(
+            b'\n{"day":"2026-03-10","event":"command","properties":{"command":"x","flags":[]},'
+            b'"outcome":"success","error_class":"","duration_ms":1,"secret":"leak"}'
+        )
         journal.write(b"\nnot json at all")
         journal.write(
             b'\n{"day":"2026-03-10","command":"db migrate","outcome":"succe'
         )  # torn write
     append_event(store, observation())
     records = store.pending(today=DAY)
-    assert [(r["properties"]["command"], r["count"]) for r in records] == [("db migrate", 2)]
+    assert [(r.property("command"), r.count) for r in records] == [("db migrate", 2)]
     assert b"secret" not in store.rollup_path.read_bytes()
 
 
@@ -144,9 +154,9 @@ def test_a_segment_left_by_a_crash_after_folding_is_not_counted_twice(store: Rol
     store.fold(today=DAY)
     document = json.loads(store.rollup_path.read_bytes())
     # As if the folding process died after writing the rollup, before deleting the segment:
-    leftover = store.directory / f"segment-{document['merged_through']}.log"
+    leftover = store.directory / f"segment-{document['folded_through']}.log"
     leftover.write_bytes(observation().journal_line() * 3)
-    assert [r["count"] for r in store.pending(today=DAY)] == [3]
+    assert [r.count for r in store.pending(today=DAY)] == [3]
     assert not leftover.exists()
 
 
@@ -157,8 +167,8 @@ def test_a_segment_left_by_a_crash_before_folding_is_folded_once(store: RollupSt
     # As if a folder renamed the journal and died before folding it:
     os.rename(store.journal_path, store.directory / "segment-7.log")
     append_event(store, observation())
-    assert [r["count"] for r in store.pending(today=DAY)] == [3]
-    assert [r["count"] for r in store.pending(today=DAY)] == [3]
+    assert [r.count for r in store.pending(today=DAY)] == [3]
+    assert [r.count for r in store.pending(today=DAY)] == [3]
 
 
 def test_a_full_journal_is_folded_rather_than_refusing_records(store: RollupStore) -> None:
@@ -167,7 +177,7 @@ def test_a_full_journal_is_folded_rather_than_refusing_records(store: RollupStor
     count = _recording.MAX_JOURNAL_BYTES // len(line)
     store.journal_path.write_bytes(line * count)  # as if other processes outran folding
     append_event(store, observation())
-    assert [r["count"] for r in store.pending(today=DAY)] == [count + 1]
+    assert [r.count for r in store.pending(today=DAY)] == [count + 1]
 
 
 def test_a_temporary_file_left_by_a_killed_writer_is_cleaned_up(store: RollupStore) -> None:
@@ -176,7 +186,7 @@ def test_a_temporary_file_left_by_a_killed_writer_is_cleaned_up(store: RollupSto
     leftover.write_bytes(b'{"half": ')
     store.fold(today=DAY)
     assert not leftover.exists()
-    assert [r["count"] for r in store.pending(today=DAY)] == [1]
+    assert [r.count for r in store.pending(today=DAY)] == [1]
 
 
 def test_files_are_private(store: RollupStore) -> None:
@@ -255,3 +265,51 @@ def test_kill_9_while_recording_never_corrupts_earlier_days(tool: Tool) -> None:
             <= recorded_before + acknowledged + 1
         )
         recorded_before = counts[key_later]
+
+
+def test_a_version_1_rollup_file_is_read_as_command_events_and_rewritten_as_version_2(
+    store: RollupStore,
+) -> None:
+    store.directory.mkdir(parents=True, mode=0o700)
+    version_1 = {
+        "format": "typer-telemetry-rollup",
+        "version": 1,
+        "merged_through": 4,
+        "records": [
+            {
+                "day": DAY,
+                "command": "db migrate",
+                "outcome": "success",
+                "error_class": "",
+                "flags": ["--force"],
+                "count": 2,
+                "duration_ms_sum": 25.0,
+                "duration_ms_min": 12.5,
+                "duration_ms_max": 12.5,
+                "duration_ms_buckets": [0, 0, 2] + [0] * 13,
+            }
+        ],
+    }
+    store.rollup_path.write_text(json.dumps(version_1))
+    os.chmod(store.rollup_path, 0o600)
+    # A journal line of version 1 too, as a run of the older library left it.
+    store.journal_path.write_bytes(
+        b'\n{"day":"2026-03-10","command":"db migrate","outcome":"success",'
+        b'"error_class":"","flags":["--force"],"duration_ms":12.5}'
+    )
+    os.chmod(store.journal_path, 0o600)
+    append_event(store, observation(flags=("--force",)))  # the same key, written as version 2
+
+    [record] = store.pending(today=DAY)
+    assert (record.event, record.property("command"), record.property("flags")) == (
+        "command",
+        "db migrate",
+        ("--force",),
+    )
+    assert record.count == 4
+    assert store.fold(today=DAY)
+    document = json.loads(store.rollup_path.read_bytes())
+    assert (document["version"], document["folded_through"]) == (2, 5)
+    assert "merged_through" not in document
+    assert [Record.from_json(r) for r in document["records"]] == [record]
+    assert document["records"][0]["properties"] == {"command": "db migrate", "flags": ["--force"]}

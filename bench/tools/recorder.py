@@ -28,9 +28,10 @@ import time
 from pathlib import Path
 
 from typer_telemetry import _recording
-from typer_telemetry._recording import Observation
 from typer_telemetry._paths import ROLLUP_NAME
+from typer_telemetry._recording import Observation
 from typer_telemetry._store import RollupStore
+
 
 def _quiet(message: str) -> None:
     pass
@@ -99,7 +100,7 @@ def time_appends(directory: Path, day: str, count: int) -> None:
         durations_ns.append(time.perf_counter_ns() - started)
     durations_us = sorted(duration / 1000.0 for duration in durations_ns)
     rollup_path = directory / ROLLUP_NAME
-    folds = json.loads(rollup_path.read_bytes())["merged_through"] if rollup_path.exists() else 0
+    folds = json.loads(rollup_path.read_bytes())["folded_through"] if rollup_path.exists() else 0
     print(
         json.dumps(
             {
@@ -149,7 +150,7 @@ def time_fold(directory: Path, day: str, rounds: int) -> None:
     import tempfile
 
     from typer_telemetry._paths import JOURNAL_NAME
-from typer_telemetry._recording import FOLD_AT_BYTES
+    from typer_telemetry._recording import FOLD_AT_BYTES
 
     durations_ms = []
     cpu_ms = []

@@ -482,7 +482,7 @@ class RollupStore:
             return False
         return self._with_lock(lambda: self._fold_changed_days(today), wait) is not None
 
-    def _fold_changed_days(self, today: str) -> None:
+    def _fold_changed_days(self, today: str) -> bool:
         """Under the lock: fold, parsing and checking only the days the segments or pruning change.
 
         The other days' lines are written back byte for byte. A fold then
@@ -500,6 +500,7 @@ class RollupStore:
         if folded or pruned:
             self._write_rollup(rollup, kept)
         self._remove_all(folded)
+        return True  # a fold happened (`fold` tells it from a lock it never got)
 
     def _update(self, today: str, change: Callable[[Rollup], bool]) -> Rollup:
         """Under the lock: the whole rollup (every day parsed and checked), folded and
