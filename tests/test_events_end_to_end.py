@@ -73,7 +73,7 @@ def sync_until_received(tool: Tool, receiver: Receiver, requests: int, **env: st
     assert process.stdout is not None
     assert process.stdout.readline() == "syncing\n"
     receiver.wait_for(requests)
-    stdout, stderr = process.communicate(input="", timeout=30)
+    _stdout, stderr = process.communicate(input="", timeout=30)
     assert process.returncode == 0, stderr
 
 

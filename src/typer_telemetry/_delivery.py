@@ -40,7 +40,7 @@ from ._outbox import (
     write_sent_ids,
 )
 from ._records import Batch, Envelope, Record
-from ._schema import SCHEMA_VERSION
+from ._schema import SCHEMA_VERSION, check_record
 from ._store import InFlight, RollupStore
 from ._version import __version__
 from .backends.base import DeliveryError
@@ -307,6 +307,9 @@ class _DaySender:
         it was noted, under its key.
         """
         self._enter_ledger()
+        for record in batch.records:
+            # Checked once more on the way out: nothing outside the schema leaves.
+            check_record(record.to_json())
         self.backend.send(
             Batch(batch.day, self.envelope, batch.records, batch.idempotency_key),
             timeout=_remaining(self.deadline),

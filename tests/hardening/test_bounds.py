@@ -59,7 +59,12 @@ def write_full_store(directory: Path) -> Rollup:
 
 def counts(records: list[dict[str, object]]) -> dict[tuple[object, ...], int]:
     return {
-        (record["day"], record["properties"]["command"], record["outcome"], tuple(record["properties"]["flags"])): int(  # type: ignore[arg-type]
+        (
+            record["day"],
+            record["properties"]["command"],
+            record["outcome"],
+            tuple(record["properties"]["flags"]),
+        ): int(  # type: ignore[arg-type]
             record["count"]  # type: ignore[call-overload]
         )
         for record in records

@@ -401,7 +401,9 @@ def test_a_day_stored_by_the_receiver_but_unanswered_is_not_counted_twice_after_
     for request in batch_requests(receiver):
         batch = request.json()
         stored[batch["idempotency_key"]] = sum(
-            record["count"] for record in batch["records"] if record["properties"]["command"] == "hello"
+            record["count"]
+            for record in batch["records"]
+            if record["properties"]["command"] == "hello"
         )
     assert len(batch_requests(receiver)) == 3  # the unanswered one, its copy, the late record
     assert sum(stored.values()) == 2

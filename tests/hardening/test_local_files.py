@@ -209,7 +209,13 @@ def store_records(tool: Tool) -> dict[RecordKey, int]:
     """What the store holds, read from its files without running the tool (after a fold)."""
     document = json.loads((tool.home / ROLLUP).read_bytes())
     return {
-        (r["day"], r["properties"]["command"], r["outcome"], r["error_class"], tuple(r["properties"]["flags"])): r["count"]
+        (
+            r["day"],
+            r["properties"]["command"],
+            r["outcome"],
+            r["error_class"],
+            tuple(r["properties"]["flags"]),
+        ): r["count"]
         for r in document["records"]
     }
 
@@ -1035,7 +1041,8 @@ def big_rollup(tool: Tool, keys: int = 130) -> None:
     store = _store.RollupStore(tool.home / STORE, lambda message: None)
     for index in range(keys):
         store.append(
-            _recording.Observation.of_command(TODAY, f"command{index}", "success", "", (), 3.0), today=TODAY
+            _recording.Observation.of_command(TODAY, f"command{index}", "success", "", (), 3.0),
+            today=TODAY,
         )
     assert store.fold(today=TODAY)
     assert (tool.home / ROLLUP).stat().st_size > _recording.FOLD_AT_BYTES + 4096

@@ -496,7 +496,9 @@ def test_retry_after_is_honoured_across_runs(
     inside = Telemetry("outside-tool", version="2.0.1", endpoint=good.url("/v1"))
     checks = cases(3, 10)
     for step in range(checks):
-        inside.settings = inside.settings.replace(clock=lambda s=step: float(DAY_2 + (wait - 1) * s // max(checks - 1, 1)))
+        inside.settings = inside.settings.replace(
+            clock=lambda s=step: float(DAY_2 + (wait - 1) * s // max(checks - 1, 1))
+        )
         report = inside.flush(timeout=5)
         assert report.skipped is not None
         assert "asked for nothing before" in report.skipped
