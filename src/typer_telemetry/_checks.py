@@ -167,10 +167,12 @@ def check_event(
         raise SchemaError("day is outside the schema")
     if outcome not in OUTCOMES:
         raise SchemaError("outcome is outside the schema")
-    # A failure's class may be unknown (the tool's own event, recorded without
-    # one: empty); a success never has one.
+    # A success never has an error class; a command's failure always has one
+    # (the hook knows what ended it); the tool's own event may fail without one.
     if not is_error_class(error_class) or (outcome == "success" and error_class != ""):
         raise SchemaError("error class is outside the schema")
+    if event == COMMAND_EVENT and outcome != "success" and error_class == "":
+        raise SchemaError("a command's failure lacks its error class")
     if duration_ms is not None and not (
         is_duration(duration_ms) and duration_ms <= MAX_DURATION_MS  # type: ignore[operator]
     ):
