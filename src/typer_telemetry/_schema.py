@@ -362,9 +362,9 @@ def check_record(values: Mapping[str, object]) -> None:
         raise SchemaError("a rollup record without timed events has durations")
     if values["outcome"] == "success" and values["error_class"] != "":
         raise SchemaError("a successful rollup record carries an error class")
-    if values["event"] == COMMAND_EVENT and values["outcome"] != "success":
-        if values["error_class"] == "":
-            raise SchemaError("a failed command's record lacks its error class")
+    failed = values["outcome"] != "success"
+    if values["event"] == COMMAND_EVENT and failed and values["error_class"] == "":
+        raise SchemaError("a failed command's record lacks its error class")
 
 
 def check_envelope(values: Mapping[str, object]) -> None:
