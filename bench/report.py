@@ -52,6 +52,7 @@ class Results:
     exit_delays: ExitDelays | None = None
     payloads: list[Payload] | None = None
     limits: list[StoreAtLimits] | None = None
+    events: dict[str, dict[str, float]] | None = None
     failures: list[str] = field(default_factory=list)
 
 
@@ -833,6 +834,10 @@ def render(info: RunInfo, results: Results, budgets: Sequence[Budget]) -> str:
         lines += _payloads(results.payloads, results.short)
     if results.limits:
         lines += limits_lines(results.limits)
+    if results.events:
+        from events import event_lines
+
+        lines += event_lines(results.events)
     if results.failures:
         lines += ["## Sections that failed in this run", ""]
         lines += [f"- {failure}" for failure in results.failures]

@@ -36,6 +36,7 @@ from delivery import (
     pending_day,
     realistic_batch,
 )
+from events import measure_events
 from harness import PROJECT_DIR, child_environment
 from instructions import measure_instructions
 from invocations import (
@@ -79,6 +80,7 @@ class Settings:
     records_per_process: int
     instruction_runs: int
     cpu_runs: int
+    event_rounds: int
     mode: str
 
 
@@ -91,6 +93,7 @@ FULL = Settings(
     records_per_process=2000,
     instruction_runs=3,
     cpu_runs=20,
+    event_rounds=3000,
     mode="full",
 )
 QUICK = Settings(
@@ -102,6 +105,7 @@ QUICK = Settings(
     records_per_process=500,
     instruction_runs=1,
     cpu_runs=10,
+    event_rounds=500,
     mode="quick",
 )
 
@@ -290,6 +294,12 @@ def measure(settings: Settings, root: Path, progress: Progress) -> Results:
             results,
             progress,
             lambda: measure_limits(root, now.date(), settings.exit_rounds),
+        )
+        results.events = attempt(
+            "8. recording the tool's own events",
+            results,
+            progress,
+            lambda: measure_events(settings.event_rounds),
         )
         progress("closing the receivers")
     return results
