@@ -27,7 +27,7 @@ import os
 
 import outside_tool
 
-from typer_telemetry._telemetry import utc_day
+from typer_telemetry._settings import utc_day
 
 _seen = threading.local()
 
@@ -41,7 +41,8 @@ def clock() -> float:
 
 
 def main() -> None:
-    outside_tool.telemetry.clock = clock
+    telemetry = outside_tool.telemetry
+    telemetry.settings = telemetry.settings.replace(clock=clock)
     plan = json.loads(sys.argv[1])
     for arguments in plan:
         _seen.now = None
