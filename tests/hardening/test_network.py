@@ -423,7 +423,9 @@ def test_posthog_and_otlp_back_ends_against_faulty_endpoints(
             assert telemetry.flush(timeout=5).days_sent == ()
             outcome = "2xx counts as delivered, as in the official clients; sent once, not again"
         else:
-            telemetry._backend = backend_for(kind, good.url("/v1"))  # type: ignore[assignment]
+            telemetry.settings = telemetry.settings.replace(
+                backend=backend_for(kind, good.url("/v1"))
+            )
             assert telemetry.flush(timeout=10).days_sent == ("2026-03-10",)
             assert telemetry.flush(timeout=10).days_sent == ()
             assert len(list(good)) == 1
@@ -496,7 +498,9 @@ def test_retry_after_is_honoured_across_runs(
     inside = Telemetry("outside-tool", version="2.0.1", endpoint=good.url("/v1"))
     checks = cases(3, 10)
     for step in range(checks):
-        inside.settings = inside.settings.replace(clock=lambda s=step: float(DAY_2 + (wait - 1) * s // max(checks - 1, 1)))
+        inside.settings = inside.settings.replace(
+            clock=lambda s=step: float(DAY_2 + (wait - 1) * s // max(checks - 1, 1))
+        )
         report = inside.flush(timeout=5)
         assert report.skipped is not None
         assert "asked for nothing before" in report.skipped

@@ -790,7 +790,8 @@ def capture(kind: str, home: Path, receiver: Receiver, monkeypatch: pytest.Monke
     assert flushed(telemetry, DAY_2).days_sent == ("2026-03-10",)
     old_id, _ = telemetry.reset()
     if kind == "otlp":  # a fresh process: the back end never saw a batch
-        telemetry._backend = OTLPBackend(receiver.url("/otlp"))
+        fresh = OTLPBackend(receiver.url("/otlp"))
+        telemetry.settings = telemetry.settings.replace(backend=fresh)
     assert request_deletions(telemetry.settings, timeout=10).deletions_sent == (old_id,)
     batch, deletion = receiver.wait_for(2)
     return batch, deletion, old_id
