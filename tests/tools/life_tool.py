@@ -105,7 +105,7 @@ def _kill_inside(owner: Any, attribute: str, target: str, kill_at: int | None) -
 
 
 def _install_knobs() -> None:
-    from typer_telemetry import _recording, _store
+    from typer_telemetry import _config, _recording, _store
 
     if os.environ.get("LIFE_COMPACT_AT"):
         _recording.FOLD_AT_BYTES = int(os.environ["LIFE_COMPACT_AT"])
@@ -116,8 +116,9 @@ def _install_knobs() -> None:
     import httpx
 
     owners = {
-        "record": (outside_tool.telemetry, "record_invocation"),
-        "claim": (outside_tool.telemetry, "_claim_identity"),
+        # Both looked up when called (the hook's and the recorder's imports).
+        "record": (_recording, "record_command"),
+        "claim": (_config, "claim_identity"),
         "fold-before-send": (_store.RollupStore, "completed_days"),
         "request": (httpx.Client, "send"),
         "remove-sent": (_store.RollupStore, "remove_sent"),
