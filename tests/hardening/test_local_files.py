@@ -1034,9 +1034,10 @@ def big_rollup(tool: Tool, keys: int = 130) -> None:
     """A real rollup written by the store, larger than the journal that will fold into it."""
     store = _store.RollupStore(tool.home / STORE, lambda message: None)
     for index in range(keys):
-        store.append(
-            _recording.Observation.of_command(TODAY, f"command{index}", "success", "", (), 3.0), today=TODAY
+        observation = _recording.Observation.of_command(
+            TODAY, f"command{index}", "success", "", (), 3.0
         )
+        _recording.append(store.directory, observation, lambda message: None)
     assert store.fold(today=TODAY)
     assert (tool.home / ROLLUP).stat().st_size > _recording.FOLD_AT_BYTES + 4096
 
