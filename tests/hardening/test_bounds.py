@@ -360,3 +360,33 @@ def test_an_edited_record_in_a_day_no_fold_touches_is_caught_by_the_next_full_re
         lost="the pending records of that file, and those folded into it until the send "
         "(kept aside, as for any unusable rollup)",
     )
+
+
+def test_an_event_arriving_at_a_full_journal_is_kept_once_folding_makes_room(
+    tmp_path: Path, reliability: object
+) -> None:
+    """At MAX_JOURNAL_BYTES the recorder folds and appends again: a drop only if it cannot."""
+    from typer_telemetry import _recording
+
+    store = RollupStore(tmp_path / "store", lambda message: None)
+    values = full_day(TODAY, random.Random(8))[0]
+    observation = Observation.of_command(**values)  # type: ignore[arg-type]
+    append_event(store, observation)  # makes the folder and the journal as a run does
+    line = observation.journal_line()
+    lines = (_recording.MAX_JOURNAL_BYTES - store.journal_path.stat().st_size) // len(line)
+    with open(store.journal_path, "ab") as journal:
+        journal.write(line * lines)  # the journal now holds no room for one more line
+    assert store.journal_path.stat().st_size + len(line) > _recording.MAX_JOURNAL_BYTES
+    append_event(store, observation)
+    after = store.pending_rollup(today=TODAY)
+    assert after.dropped == {}
+    assert counts(after.records()) == {
+        (TODAY, values["command"], values["outcome"], values["flags"]): lines + 2
+    }
+    reliability.record(  # type: ignore[attr-defined]
+        area="Bounds",
+        fault=f"an event arriving at a full journal ({_recording.MAX_JOURNAL_BYTES} bytes) "
+        "that folding can empty",
+        cases=1,
+        outcome="the recorder folds, then appends the event; every count exact, no drop counted",
+    )
