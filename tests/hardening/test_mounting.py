@@ -60,7 +60,9 @@ def test_a_group_class_given_to_the_root_callback_is_instrumented_in_either_orde
     result = assert_unchanged_by_telemetry(tool, "hi", "Ada")  # the class's alias still works
     assert result.stdout == "hello Ada\n"
     assert "Opt out: callback-class-tool telemetry disable" in notice_line(result.stderr)
-    assert [(record["properties"]["command"], record["count"]) for record in tool.pending()] == [("hello", 1)]
+    assert [(record["properties"]["command"], record["count"]) for record in tool.pending()] == [
+        ("hello", 1)
+    ]
     reliability.record(
         area="Hook",
         fault=(
@@ -101,7 +103,10 @@ def test_typers_own_cli_is_instrumented_and_records_a_script_it_runs(
     assert {record["outcome"] for record in pending} == {"success"}
     # The `run` group is built lazily while parsing: recorded as Click resolved it,
     # the script path (an argument) never.
-    assert {(record["properties"]["command"], tuple(record["properties"]["flags"])) for record in pending} == {
+    assert {
+        (record["properties"]["command"], tuple(record["properties"]["flags"]))
+        for record in pending
+    } == {
         ("run hello", ("--name",)),
         ("run bye", ()),
     }
@@ -306,9 +311,9 @@ def test_group_name_is_what_the_notice_the_status_the_config_and_help_say(
     status = tool.run("privacy", "status")
     assert "run `named-group-tool privacy disable`" in status.stdout
     assert "`named-group-tool privacy status --json`" in " ".join(status.stdout.split())
-    assert json.loads(tool.run("privacy", "status", "--json").stdout)["pending"][0]["properties"]["command"] == (
-        "greet"
-    )
+    assert json.loads(tool.run("privacy", "status", "--json").stdout)["pending"][0]["properties"][
+        "command"
+    ] == ("greet")
     assert tool.run("telemetry", "status").returncode == 2  # no such command
     assert commands_in_help(tool) == {"greet", "bye", "privacy"}
     assert tool.run("privacy", "disable").returncode == 0
@@ -386,7 +391,9 @@ def test_a_one_command_app_behaves_as_before_with_every_mounting_option(
         assert_unchanged_by_telemetry(tool, "privacy")
         return
     report = json.loads(tool.run(group, "status", "--json").stdout)
-    assert {(record["properties"]["command"], record["outcome"]) for record in report["pending"]} == {
+    assert {
+        (record["properties"]["command"], record["outcome"]) for record in report["pending"]
+    } == {
         ("", "success"),
         ("", "usage_error"),
     }
@@ -417,7 +424,10 @@ def test_typer_run_becomes_telemetry_run_and_behaves_as_before(
     for arguments in (("Ada", "--loud"), ("--help",), ()):
         assert_unchanged_by_telemetry(tool, *arguments)
     report = json.loads(tool.run("telemetry", "status", "--json").stdout)
-    assert {(record["properties"]["command"], tuple(record["properties"]["flags"])) for record in report["pending"]} == {
+    assert {
+        (record["properties"]["command"], tuple(record["properties"]["flags"]))
+        for record in report["pending"]
+    } == {
         ("", ("--loud",)),
         ("", ()),
     }

@@ -272,7 +272,12 @@ def test_in_process_invocations_land_in_the_folders_of_the_home_they_ran_under(
         enter_clean_environment(monkeypatch, home)
         status = telemetry.status()
         assert str(status["data_dir"]).startswith(str(home))
-        seen.append([(record["properties"]["command"], record["properties"]["flags"]) for record in status["pending"]])
+        seen.append(
+            [
+                (record["properties"]["command"], record["properties"]["flags"])
+                for record in status["pending"]
+            ]
+        )
     assert seen == [[("hello", ["--loud"])], [("bye", [])]]
     reliability.record(
         AREA,

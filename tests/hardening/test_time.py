@@ -229,7 +229,9 @@ def test_days_ahead_of_the_clock_are_kept_within_30_days_then_dropped(
 ) -> None:
     telemetry = in_process_telemetry(monkeypatch, home, "time-tool", receiver.url("/v1"))
     for ahead in (1, 30, 31, 365):
-        telemetry.settings = telemetry.settings.replace(clock=lambda ahead=ahead: float(DAY_1 + ahead * DAY))
+        telemetry.settings = telemetry.settings.replace(
+            clock=lambda ahead=ahead: float(DAY_1 + ahead * DAY)
+        )
         record_command(telemetry.settings, "sync", "success", "", (), 10.0)
     telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_1))
     status = telemetry.status()
@@ -244,7 +246,9 @@ def test_days_ahead_of_the_clock_are_kept_within_30_days_then_dropped(
     assert len(receiver.requests) == 2
 
     # The last day of the calendar does not overflow the window.
-    telemetry.settings = telemetry.settings.replace(clock=lambda: float(EXTREME_CLOCKS["9999-12-31"]))
+    telemetry.settings = telemetry.settings.replace(
+        clock=lambda: float(EXTREME_CLOCKS["9999-12-31"])
+    )
     record_command(telemetry.settings, "sync", "success", "", (), 10.0)
     assert day_counts(telemetry.status()["pending"]) == {"9999-12-31": 1}  # type: ignore[arg-type]
     assert telemetry.flush(timeout=5).days_sent == ()
