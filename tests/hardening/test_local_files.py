@@ -537,6 +537,38 @@ def record_with(**changes: object) -> dict[str, object]:
     return {**ROLLUP_RECORD, **changes}
 
 
+def rollup_document_2(**changes: object) -> bytes:
+    """A rollup of the current version (events with properties, `folded_through`)."""
+    document: dict[str, object] = {
+        "format": "typer-telemetry-rollup",
+        "version": 2,
+        "folded_through": 1,
+        "records": [record_2_with()],
+        "dropped": {},
+    }
+    document.update(changes)
+    return json.dumps(document).encode()
+
+
+def record_2_with(**changes: object) -> dict[str, object]:
+    from typer_telemetry._records import upgrade_version_1
+
+    return {**upgrade_version_1(ROLLUP_RECORD), **changes}
+
+
+def journal_line_2(**changes: object) -> bytes:
+    values = {
+        "day": TODAY,
+        "event": "command",
+        "properties": {"command": "x", "flags": []},
+        "outcome": "success",
+        "error_class": "",
+        "duration_ms": 1,
+        **changes,
+    }
+    return b"\n" + json.dumps(values).encode()
+
+
 WRONG_TYPED: list[tuple[str, str, bytes]] = [
     ("config", "enabled is a string", b'enabled = "yes"\n'),
     ("config", "enabled is a number", b"enabled = 1\n"),
@@ -563,6 +595,37 @@ WRONG_TYPED: list[tuple[str, str, bytes]] = [
         rollup_document(dropped={"/home/alice": 5, TODAY: 10**40, "2026-13-45": 1}),
     ),
     ("rollup", "deeply nested", b"[" * 100_000),
+    # The same faults in the current version's layout.
+    ("rollup", "v2: folded_through is -1", rollup_document_2(folded_through=-1)),
+    (
+        "rollup",
+        "v2: properties not an object",
+        rollup_document_2(records=[record_2_with(properties=["x"])]),
+    ),
+    (
+        "rollup",
+        "v2: an undeclared property",
+        rollup_document_2(
+            records=[
+                record_2_with(properties={"command": "db migrate", "flags": [], "user": "alice"})
+            ]
+        ),
+    ),
+    (
+        "rollup",
+        "v2: an event named like a path",
+        rollup_document_2(records=[record_2_with(event="/home/alice")]),
+    ),
+    (
+        "journal",
+        "v2: lines with wrong types",
+        journal_line_2(day="2026-13-45")
+        + journal_line_2(properties={"command": "x", "flags": "--force"})
+        + journal_line_2(properties={"command": "x", "flags": [], "user": "alice"})
+        + journal_line_2(event="/home/alice")
+        + journal_line_2(duration_ms=-1)
+        + journal_line_2(properties="x"),
+    ),
     (
         "journal",
         "lines with wrong types",
