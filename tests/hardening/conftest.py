@@ -14,10 +14,14 @@ import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.conftest import Tool
+
+if TYPE_CHECKING:
+    from typer_telemetry import Telemetry
 
 FULL = os.environ.get("HARDENING_FULL") == "1"
 RESULTS = os.environ.get("HARDENING_RESULTS")
@@ -85,6 +89,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.when == "call":
         item.report_call = report  # type: ignore[attr-defined]
     return report
+
+
+def install_id_of(telemetry: Telemetry) -> str | None:
+    """The install id the tool's config holds, as the library reads it (None: none, or not ours)."""
+    from typer_telemetry._config import read_config
+
+    return read_config(telemetry.settings.paths().config_file).install_id
 
 
 NOTICE_MARK = "collects anonymous usage data"

@@ -21,7 +21,14 @@ from tests.conftest import Tool, append_event, tool_script
 from tests.hardening.conftest import cases
 from typer_telemetry import _store
 from typer_telemetry._recording import Observation
-from typer_telemetry._store import MAX_KEYS_PER_DAY, MAX_PENDING_DAYS, Rollup, RollupStore
+from typer_telemetry._records import Record
+from typer_telemetry._store import (
+    MAX_KEYS_PER_DAY,
+    MAX_PENDING_DAYS,
+    InFlight,
+    Rollup,
+    RollupStore,
+)
 
 NOON = datetime.datetime(2026, 3, 10, 12, tzinfo=datetime.timezone.utc)
 TODAY = NOON.date().isoformat()
@@ -38,11 +45,21 @@ def full_day(day: str, rng: random.Random) -> list[dict[str, object]]:
             "command": f"group{index // 16} command{index % 16}",
             "outcome": "success" if index % 3 else "usage_error",
             "error_class": "" if index % 3 else "FileNotFoundError",
-            "flags": sorted({"--verbose", f"--option-{index % 7}"}),
+            "flags": tuple(sorted({"--verbose", f"--option-{index % 7}"})),
             "duration_ms": rng.lognormvariate(4.5, 1.2),
         }
         for index in range(MAX_KEYS_PER_DAY)
     ]
+
+
+def add_observation(rollup: Rollup, values: dict[str, object]) -> None:
+    """Fold one command observation into a rollup, as folding its journal line does."""
+    assert rollup.add_line(Observation.of_command(**values).journal_line())  # type: ignore[arg-type]
+
+
+def command_of(key: tuple[object, ...]) -> object:
+    """The command a rollup key counts (keys hold the event's properties as sorted pairs)."""
+    return dict(key[2])["command"]  # type: ignore[call-overload]
 
 
 def write_full_store(directory: Path) -> Rollup:
@@ -51,38 +68,40 @@ def write_full_store(directory: Path) -> Rollup:
     rollup = Rollup(folded_through=1)
     for day in DAYS:
         for values in full_day(day, rng):
-            rollup.add_observation(values)
+            add_observation(rollup, values)
     directory.mkdir(parents=True, exist_ok=True)
     RollupStore(directory, lambda message: None)._write_rollup(rollup)
     return rollup
 
 
-def counts(records: list[dict[str, object]]) -> dict[tuple[object, ...], int]:
+def counts(records: list[Record]) -> dict[tuple[object, ...], int]:
     return {
         (
-            record["day"],
-            record["properties"]["command"],
-            record["outcome"],
-            tuple(record["properties"]["flags"]),
-        ): int(  # type: ignore[arg-type]
-            record["count"]  # type: ignore[call-overload]
-        )
+            record.day,
+            record.property("command"),
+            record.outcome,
+            tuple(record.property("flags")),  # type: ignore[arg-type]
+        ): record.count
         for record in records
     }
 
 
 class CountingChecks:
-    """How many rollup records folding parsed and checked (the schema's check, counted)."""
+    """How many rollup records folding parsed and checked (`Record.from_json`, counted)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls = 0
-        check = _store.validate_rollup_record
+        checks = self
 
-        def counted(values: dict[str, object]) -> dict[str, object]:
-            self.calls += 1
-            return check(values)
+        class CountedRecord(Record):
+            __slots__ = ()
 
-        monkeypatch.setattr(_store, "validate_rollup_record", counted)
+            @classmethod
+            def from_json(cls, values: object) -> Record:
+                checks.calls += 1
+                return Record.from_json(values)
+
+        monkeypatch.setattr(_store, "Record", CountedRecord)
 
 
 def test_a_fold_into_a_full_store_parses_only_the_days_it_changes(
@@ -131,8 +150,8 @@ def test_a_store_in_the_older_one_line_layout_folds_and_reads_the_same(tmp_path:
     document = {
         "format": _store.ROLLUP_FORMAT,
         "version": _store.ROLLUP_VERSION,
-        "merged_through": 1,
-        "records": rollup.records(),
+        "folded_through": 1,
+        "records": [record.to_json() for record in rollup.records()],
         "dropped": {DAYS[3]: 2},
     }
     store.rollup_path.write_bytes(json.dumps(document).encode())  # one line, as written before
@@ -155,7 +174,7 @@ def test_a_fold_drops_expired_days_of_a_store_it_does_not_parse(tmp_path: Path) 
     values = {**full_day(later, random.Random(2))[0]}
     append_event(store, Observation.of_command(**values))  # type: ignore[arg-type]
     assert store.fold(today=later)
-    kept_days = {str(record["day"]) for record in store.pending(today=later)}
+    kept_days = {record.day for record in store.pending(today=later)}
     oldest = (NOON.date() + datetime.timedelta(days=5 - MAX_PENDING_DAYS)).isoformat()
     assert kept_days == {day for day in DAYS if day >= oldest} | {later}
     assert len(rollup.records()) > len(store.pending(today=later))
@@ -210,19 +229,19 @@ def test_adding_a_record_never_scans_the_other_keys(reliability: object) -> None
     rng = random.Random(3)
     for day in DAYS:
         for values in full_day(day, rng):
-            rollup.add_observation(values)
-        rollup.add_observation({**full_day(day, rng)[0], "command": "one-too-many"})
+            add_observation(rollup, values)
+        add_observation(rollup, {**full_day(day, rng)[0], "command": "one-too-many"})
     assert ScanCountingDict.scans == 0  # the per-day limit is checked without a scan
     assert len(rollup.aggregates) == len(DAYS) * MAX_KEYS_PER_DAY
     assert rollup.dropped == dict.fromkeys(DAYS, 1)
     # Keys freed by a send or by pruning are free again for their day.
     first = rollup.records()[0]
     rollup.subtract(first)
-    rollup.add_observation({**full_day(str(first["day"]), rng)[0], "command": "fits-now"})
-    assert ("fits-now" in {key[1] for key in rollup.aggregates}) is True
+    add_observation(rollup, {**full_day(first.day, rng)[0], "command": "fits-now"})
+    assert ("fits-now" in {command_of(key) for key in rollup.aggregates}) is True
     rollup.prune((NOON.date() + datetime.timedelta(days=MAX_PENDING_DAYS)).isoformat())
-    rollup.add_observation({**full_day(DAYS[1], rng)[0], "command": "fits-too"})  # pruned day
-    assert "fits-too" in {key[1] for key in rollup.aggregates}
+    add_observation(rollup, {**full_day(DAYS[1], rng)[0], "command": "fits-too"})  # pruned day
+    assert "fits-too" in {command_of(key) for key in rollup.aggregates}
     reliability.record(  # type: ignore[attr-defined]
         area="Bounds",
         fault=f"adding records to a rollup at its limits ({len(DAYS)} days x "
@@ -236,16 +255,25 @@ def test_adding_a_record_never_scans_the_other_keys(reliability: object) -> None
 
 def test_the_largest_record_the_schema_allows_fits_the_size_the_store_allows_for() -> None:
     from typer_telemetry._checks import MAX_COUNT, MAX_FLAGS
-    from typer_telemetry._schema import DURATION_BUCKET_COUNT, validate_rollup_record
+    from typer_telemetry._runner import AGENTS
+    from typer_telemetry._schema import DURATION_BUCKET_COUNT
 
     share = MAX_COUNT // DURATION_BUCKET_COUNT
-    record = validate_rollup_record(
+    record = Record.from_json(
         {
             "day": "2026-03-10",
-            "command": " ".join(f"{index}" + "c" * 63 for index in range(8)),
+            "event": "command",
+            "properties": {
+                "command": " ".join(f"{index}" + "c" * 63 for index in range(8)),
+                "flags": [f"--{index:02d}" + "f" * 61 for index in range(MAX_FLAGS)],
+                # Every signal, at its longest.
+                "agent": max(AGENTS, key=len),
+                "project_id": "f" * 32,
+                "runner": "terminal",
+                "sample_rate": 2.2250738585072014e-308,  # the longest repr
+            },
             "outcome": "usage_error",
             "error_class": "E" * 100,
-            "flags": [f"--{index:02d}" + "f" * 61 for index in range(MAX_FLAGS)],
             "count": share * DURATION_BUCKET_COUNT,
             "duration_ms_sum": 5.447554109267351e24,  # longest reprs under the limit
             "duration_ms_min": 1.2345678901234567e20,
@@ -253,7 +281,7 @@ def test_the_largest_record_the_schema_allows_fits_the_size_the_store_allows_for
             "duration_ms_buckets": [share] * DURATION_BUCKET_COUNT,
         }
     )
-    written = json.dumps(record, separators=(",", ":")).encode()
+    written = json.dumps(record.to_json(), separators=(",", ":")).encode()
     assert len(written) <= _store.MAX_RECORD_BYTES, len(written)
     assert len(written) > _store.MAX_RECORD_BYTES * 0.9  # the bound is tight, not a guess
 
@@ -263,11 +291,11 @@ def test_a_full_store_of_long_names_is_read_back_whole(tmp_path: Path, reliabili
     store = RollupStore(tmp_path / "store", lambda message: None)
     rng = random.Random(5)
     rollup = Rollup(folded_through=1)
-    flags = sorted(f"--a-rather-long-option-name-number-{index}" for index in range(8))
+    flags = tuple(sorted(f"--a-rather-long-option-name-number-{index}" for index in range(8)))
     for day in DAYS:
         for values in full_day(day, rng):
             command = f"{values['command']} with-a-long-subcommand-name"
-            rollup.add_observation({**values, "command": command, "flags": flags})
+            add_observation(rollup, {**values, "command": command, "flags": flags})
     store.directory.mkdir(parents=True)
     store._write_rollup(rollup)
     size = store.rollup_path.stat().st_size
@@ -279,7 +307,7 @@ def test_a_full_store_of_long_names_is_read_back_whole(tmp_path: Path, reliabili
         fault=f"a store at its limits with long command and flag names ({size // 2**20} MiB)",
         cases=1,
         outcome="read back whole: the read limit is derived from the limits and the largest "
-        "record the schema allows (about 55 MB), so no store within the limits is set aside",
+        "record the schema allows (about 59 MB), so no store within the limits is set aside",
     )
 
 
@@ -287,12 +315,18 @@ def test_a_fold_keeps_the_batch_noted_in_flight_and_the_drops(tmp_path: Path) ->
     store = RollupStore(tmp_path / "store", lambda message: None)
     write_full_store(store.directory)
     yesterday = DAYS[1]
-    batch = [record for record in store.pending(today=TODAY) if record["day"] == yesterday]
-    assert store.note_in_flight(yesterday, "a" * 32, batch, today=TODAY)
+    batch = [record for record in store.pending(today=TODAY) if record.day == yesterday]
+    assert store.note_in_flight(InFlight(yesterday, "a" * 32, batch), today=TODAY)
     values = {**full_day(TODAY, random.Random(4))[0], "command": "one-too-many"}
     append_event(store, Observation.of_command(**values))  # type: ignore[arg-type]
     assert store.fold(today=TODAY)  # a fold that parses today only
-    assert store.in_flight() == (yesterday, "a" * 32, batch)
+    in_flight = store.in_flight()
+    assert in_flight is not None
+    assert (in_flight.day, in_flight.idempotency_key, in_flight.records) == (
+        yesterday,
+        "a" * 32,
+        tuple(batch),
+    )
     assert store.pending_rollup(today=TODAY).dropped == {TODAY: 1}
 
 
@@ -307,7 +341,7 @@ def test_an_edited_record_in_a_day_no_fold_touches_is_caught_by_the_next_full_re
     rollup.write_bytes(b"\n".join(lines))
     env = {"TOOL_NOW": str(NOON.timestamp())}
     store = RollupStore(tool.store_dir, lambda message: None)
-    store.append(Observation.of_command(**full_day(TODAY, random.Random(6))[0]), today=TODAY)  # type: ignore[arg-type]
+    append_event(store, Observation.of_command(**full_day(TODAY, random.Random(6))[0]))  # type: ignore[arg-type]
     assert store.fold(today=TODAY)  # copies the old day unparsed
     assert b'"count":-1,' in rollup.read_bytes()
     result = tool.run("hello", "x", env=env)
@@ -325,4 +359,34 @@ def test_an_edited_record_in_a_day_no_fold_touches_is_caught_by_the_next_full_re
         "reads the whole file, refuses it and sets it aside as rollup.json.unusable-*",
         lost="the pending records of that file, and those folded into it until the send "
         "(kept aside, as for any unusable rollup)",
+    )
+
+
+def test_an_event_arriving_at_a_full_journal_is_kept_once_folding_makes_room(
+    tmp_path: Path, reliability: object
+) -> None:
+    """At MAX_JOURNAL_BYTES the recorder folds and appends again: a drop only if it cannot."""
+    from typer_telemetry import _recording
+
+    store = RollupStore(tmp_path / "store", lambda message: None)
+    values = full_day(TODAY, random.Random(8))[0]
+    observation = Observation.of_command(**values)  # type: ignore[arg-type]
+    append_event(store, observation)  # makes the folder and the journal as a run does
+    line = observation.journal_line()
+    lines = (_recording.MAX_JOURNAL_BYTES - store.journal_path.stat().st_size) // len(line)
+    with open(store.journal_path, "ab") as journal:
+        journal.write(line * lines)  # the journal now holds no room for one more line
+    assert store.journal_path.stat().st_size + len(line) > _recording.MAX_JOURNAL_BYTES
+    append_event(store, observation)
+    after = store.pending_rollup(today=TODAY)
+    assert after.dropped == {}
+    assert counts(after.records()) == {
+        (TODAY, values["command"], values["outcome"], values["flags"]): lines + 2
+    }
+    reliability.record(  # type: ignore[attr-defined]
+        area="Bounds",
+        fault=f"an event arriving at a full journal ({_recording.MAX_JOURNAL_BYTES} bytes) "
+        "that folding can empty",
+        cases=1,
+        outcome="the recorder folds, then appends the event; every count exact, no drop counted",
     )

@@ -30,8 +30,8 @@ import pytest
 from tests.conftest import TOOLS, Tool, clean_environment
 from tests.hardening.conftest import FULL, Reliability, cases
 from tests.receiver import ReceivedRequest, Receiver, Reply
-from typer_telemetry._schema import validate_envelope, validate_rollup_record
-from typer_telemetry._telemetry import utc_day
+from typer_telemetry._schema import check_envelope, check_record
+from typer_telemetry._settings import utc_day
 
 SWARM_TOOL = TOOLS / "swarm_tool.py"
 FIRST_NOW = 1773144000  # 2026-03-10 12:00 UTC
@@ -303,10 +303,10 @@ def test_sixteen_processes_record_and_send_across_day_changes_with_failing_sends
         batch = request.json()
         key = batch["idempotency_key"]
         assert request.headers["idempotency-key"] == key
-        validate_envelope(batch["envelope"])
+        check_envelope(batch["envelope"])
         install_ids.add(batch["envelope"]["install_id"])
         for record in batch["records"]:
-            validate_rollup_record(record)
+            check_record(record)
             assert record["day"] == batch["day"]
         if key in by_key:
             # A copy of an accepted batch must be the very same batch.

@@ -537,6 +537,38 @@ def record_with(**changes: object) -> dict[str, object]:
     return {**ROLLUP_RECORD, **changes}
 
 
+def rollup_document_2(**changes: object) -> bytes:
+    """A rollup of the current version (events with properties, `folded_through`)."""
+    document: dict[str, object] = {
+        "format": "typer-telemetry-rollup",
+        "version": 2,
+        "folded_through": 1,
+        "records": [record_2_with()],
+        "dropped": {},
+    }
+    document.update(changes)
+    return json.dumps(document).encode()
+
+
+def record_2_with(**changes: object) -> dict[str, object]:
+    from typer_telemetry._records import upgrade_version_1
+
+    return {**upgrade_version_1(ROLLUP_RECORD), **changes}
+
+
+def journal_line_2(**changes: object) -> bytes:
+    values = {
+        "day": TODAY,
+        "event": "command",
+        "properties": {"command": "x", "flags": []},
+        "outcome": "success",
+        "error_class": "",
+        "duration_ms": 1,
+        **changes,
+    }
+    return b"\n" + json.dumps(values).encode()
+
+
 WRONG_TYPED: list[tuple[str, str, bytes]] = [
     ("config", "enabled is a string", b'enabled = "yes"\n'),
     ("config", "enabled is a number", b"enabled = 1\n"),
@@ -563,6 +595,37 @@ WRONG_TYPED: list[tuple[str, str, bytes]] = [
         rollup_document(dropped={"/home/alice": 5, TODAY: 10**40, "2026-13-45": 1}),
     ),
     ("rollup", "deeply nested", b"[" * 100_000),
+    # The same faults in the current version's layout.
+    ("rollup", "v2: folded_through is -1", rollup_document_2(folded_through=-1)),
+    (
+        "rollup",
+        "v2: properties not an object",
+        rollup_document_2(records=[record_2_with(properties=["x"])]),
+    ),
+    (
+        "rollup",
+        "v2: an undeclared property",
+        rollup_document_2(
+            records=[
+                record_2_with(properties={"command": "db migrate", "flags": [], "user": "alice"})
+            ]
+        ),
+    ),
+    (
+        "rollup",
+        "v2: an event named like a path",
+        rollup_document_2(records=[record_2_with(event="/home/alice")]),
+    ),
+    (
+        "journal",
+        "v2: lines with wrong types",
+        journal_line_2(day="2026-13-45")
+        + journal_line_2(properties={"command": "x", "flags": "--force"})
+        + journal_line_2(properties={"command": "x", "flags": [], "user": "alice"})
+        + journal_line_2(event="/home/alice")
+        + journal_line_2(duration_ms=-1)
+        + journal_line_2(properties="x"),
+    ),
     (
         "journal",
         "lines with wrong types",
@@ -1040,10 +1103,10 @@ def big_rollup(tool: Tool, keys: int = 130) -> None:
     """A real rollup written by the store, larger than the journal that will fold into it."""
     store = _store.RollupStore(tool.home / STORE, lambda message: None)
     for index in range(keys):
-        store.append(
-            _recording.Observation.of_command(TODAY, f"command{index}", "success", "", (), 3.0),
-            today=TODAY,
+        observation = _recording.Observation.of_command(
+            TODAY, f"command{index}", "success", "", (), 3.0
         )
+        _recording.append(store.directory, observation, lambda message: None)
     assert store.fold(today=TODAY)
     assert (tool.home / ROLLUP).stat().st_size > _recording.FOLD_AT_BYTES + 4096
 
@@ -1187,4 +1250,148 @@ def test_full_journal_with_folding_stuck_counts_the_drops(
         outcome="tool unaffected; each record that cannot be stored is counted in `dropped` "
         "(status --json) and explained under DEBUG",
         lost="those records (counted as dropped, as TELEMETRY.md documents)",
+    )
+
+
+# -- an upgrade: a store written by the previous version -----------------------------
+
+UPGRADED_DAYS = ("2026-03-07", "2026-03-08", "2026-03-09")
+NOTED_KEY = "0123456789abcdef" * 2  # the key the previous version noted its batch under
+
+
+def version_1_record(
+    day: str, command: str, outcome: str, error_class: str, flags: list[str], durations: list[float]
+) -> dict[str, object]:
+    """A rollup record as version 1 wrote it: command and flags at the top, no event."""
+    from typer_telemetry._schema import DURATION_BUCKET_COUNT, bucket_index
+
+    buckets = [0] * DURATION_BUCKET_COUNT
+    for duration in durations:
+        buckets[bucket_index(duration)] += 1
+    return {
+        "day": day,
+        "command": command,
+        "outcome": outcome,
+        "error_class": error_class,
+        "flags": flags,
+        "count": len(durations),
+        "duration_ms_sum": sum(durations),
+        "duration_ms_min": min(durations),
+        "duration_ms_max": max(durations),
+        "duration_ms_buckets": buckets,
+    }
+
+
+def version_1_journal_line(day: str, command: str, flags: list[str], duration_ms: float) -> bytes:
+    values = {
+        "day": day,
+        "command": command,
+        "outcome": "success",
+        "error_class": "",
+        "flags": flags,
+        "duration_ms": duration_ms,
+    }
+    return b"\n" + json.dumps(values, separators=(",", ":")).encode()
+
+
+def test_an_upgrade_folds_a_version_1_store_into_version_2_and_sends_nothing_twice(
+    home: Path, reliability: Reliability
+) -> None:
+    """rollup.json of version 1 (`merged_through`), version-1 journal lines and a batch noted
+    in flight by version 1: every count survives, the noted batch goes out again under its key."""
+    from typer_telemetry._records import upgrade_version_1
+
+    tool = Tool(OUTSIDE_TOOL, home, env={"TOOL_NOW": NOW})
+    first = tool.run("hello", "today")  # makes the config, the id and the store folder
+    assert first.returncode == 0, first.stderr
+    day_0, day_1, day_2 = UPGRADED_DAYS
+    in_flight = version_1_record(day_0, "hello", "success", "", [], [3.0, 4.0, 250.0, 9000.0])
+    rollup_records = [
+        in_flight,  # counted in the records too, as version 1 kept a noted batch
+        version_1_record(day_1, "db migrate", "success", "", ["--force"], [10.0, 20.0, 30.0]),
+        version_1_record(day_1, "fail", "error", "RuntimeError", [], [1.5, 2.5]),
+    ]
+    previous = json.loads((home / ROLLUP).read_bytes()) if (home / ROLLUP).exists() else {}
+    merged_through = int(previous.get("folded_through", 0))
+    (home / ROLLUP).write_text(
+        json.dumps(
+            {
+                "format": "typer-telemetry-rollup",
+                "version": 1,
+                "merged_through": merged_through,
+                "records": rollup_records,
+                "dropped": {day_1: 2},
+                "in_flight": {"day": day_0, "idempotency_key": NOTED_KEY, "records": [in_flight]},
+            }
+        )
+    )
+    with open(home / JOURNAL, "ab") as journal:
+        journal.write(version_1_journal_line(day_1, "db migrate", ["--force"], 40.0))
+        journal.write(version_1_journal_line(day_2, "db migrate", ["--force"], 50.0))
+        journal.write(version_1_journal_line(day_2, "hello", [], 60.0))
+    expected = {
+        (day_0, "hello", "success", "", ()): 4,
+        (day_1, "db migrate", "success", "", ("--force",)): 4,
+        (day_1, "fail", "error", "RuntimeError", ()): 2,
+        (day_2, "db migrate", "success", "", ("--force",)): 1,
+        (day_2, "hello", "success", "", ()): 1,
+        (TODAY, "hello", "success", "", ()): 1,
+    }
+
+    # Folded (status folds first) into a version-2 file with every count exact.
+    assert tool.counts() == expected
+    rewritten = json.loads((home / ROLLUP).read_bytes())
+    assert (rewritten["version"], "merged_through" in rewritten) == (2, False)
+    assert rewritten["folded_through"] >= merged_through
+    assert rewritten["dropped"] == {day_1: 2}
+    assert rewritten["in_flight"] == {
+        "day": day_0,
+        "idempotency_key": NOTED_KEY,
+        "records": [upgrade_version_1(in_flight)],
+    }
+
+    # Sent (`telemetry.flush()`, as a server would): the noted batch again under its noted
+    # key, exactly as it was; every other completed day once, under a key of its own.
+    with Receiver() as receiver:
+        sender = Tool(TOOLS / "life_tool.py", home, env={"TOOL_NOW": NOW})
+        result = sender.run("--flush", env={"OUTSIDE_TOOL_TELEMETRY_ENDPOINT": receiver.url("/v1")})
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert (report["error"], report["days_sent"]) == (None, list(UPGRADED_DAYS))
+        batches = [request for request in receiver if request.path.endswith("/batches")]
+    assert len(batches) == len(UPGRADED_DAYS)
+    by_day = {request.json()["day"]: request for request in batches}
+    assert sorted(by_day) == list(UPGRADED_DAYS)  # each day once
+    noted = by_day[day_0]
+    assert noted.headers["idempotency-key"] == NOTED_KEY
+    assert noted.json()["records"] == [upgrade_version_1(in_flight)]
+    keys = {request.headers["idempotency-key"] for request in batches}
+    assert len(keys) == len(UPGRADED_DAYS)
+    delivered: dict[RecordKey, int] = {}
+    for request in batches:
+        document = request.json()
+        assert document["version"] == 2
+        for record in document["records"]:
+            properties = record["properties"]
+            key = (
+                record["day"],
+                properties["command"],
+                record["outcome"],
+                record["error_class"],
+                tuple(properties["flags"]),
+            )
+            assert key not in delivered, key  # no record twice
+            delivered[key] = record["count"]
+    assert delivered == {key: count for key, count in expected.items() if key[0] != TODAY}
+    # Nothing of the sent days is left to send again; today's records wait for their day.
+    assert {key[0] for key in tool.counts()} == {TODAY}
+    assert "in_flight" not in json.loads((home / ROLLUP).read_bytes())
+    reliability.record(
+        area=AREA,
+        fault="an upgrade: rollup.json of version 1 (`merged_through`), version-1 journal "
+        "lines and a batch noted in flight by version 1",
+        cases=1,
+        outcome="folded into a version-2 rollup with every count, duration and drop exact; "
+        "the noted batch sent again under its noted key exactly as it was, each other "
+        "completed day sent once; nothing sent twice",
     )

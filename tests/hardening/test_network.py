@@ -423,7 +423,9 @@ def test_posthog_and_otlp_back_ends_against_faulty_endpoints(
             assert telemetry.flush(timeout=5).days_sent == ()
             outcome = "2xx counts as delivered, as in the official clients; sent once, not again"
         else:
-            telemetry._backend = backend_for(kind, good.url("/v1"))  # type: ignore[assignment]
+            telemetry.settings = telemetry.settings.replace(
+                backend=backend_for(kind, good.url("/v1"))
+            )
             assert telemetry.flush(timeout=10).days_sent == ("2026-03-10",)
             assert telemetry.flush(timeout=10).days_sent == ()
             assert len(list(good)) == 1

@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import Tool, enter_clean_environment, in_process_telemetry, tool_script
+from tests.hardening.conftest import install_id_of
 from tests.hardening.servers import RawServer, replying
 from tests.receiver import ReceivedRequest, Receiver
+from typer_telemetry._controls import pending_deletions, request_deletions
 from typer_telemetry._recording import record_command
 
 DAY_1 = 1773144000  # 2026-03-10 12:00 UTC
@@ -94,9 +96,9 @@ def test_a_loopback_endpoint_never_goes_through_a_proxy(
         report = flushed(telemetry, DAY_2)
         assert report.days_sent == ("2026-03-10",), report
         old_id, _ = telemetry.reset()
-        report = telemetry.request_deletions(timeout=10)
+        report = request_deletions(telemetry.settings, timeout=10)
         assert report.deletions_sent == (old_id,), report
-        assert telemetry.pending_deletions() == []
+        assert pending_deletions(telemetry.settings) == []
     # The proxy would have answered "accepted" to both: nothing reached it at all.
     assert (proxy.connections, proxy.requests) == (0, [])
     assert [request.path for request in receiver] == ["/v1/batches", "/v1/deletions"] * 2
@@ -155,7 +157,7 @@ def test_nothing_from_netrc_is_sent(
     monkeypatch.setenv("NETRC", str(home / ".netrc"))
     assert flushed(telemetry, DAY_2).days_sent == ("2026-03-10",)
     telemetry.reset()
-    assert telemetry.request_deletions(timeout=10).error is None
+    assert request_deletions(telemetry.settings, timeout=10).error is None
     assert [request.path for request in receiver] == ["/v1/batches", "/v1/deletions"]
     for request in receiver:
         assert "authorization" not in request.headers
@@ -281,12 +283,12 @@ def test_flush_and_deletion_report_every_failure_and_never_raise(
     assert [record["day"] for record in pending(telemetry)] == ["2026-03-11"]
     old_id, new_id = telemetry.reset()
     assert old_id is not None
-    assert telemetry.install_id() == new_id
+    assert install_id_of(telemetry) == new_id
     assert pending(telemetry) == []
-    report = telemetry.request_deletions(timeout=5)
+    report = request_deletions(telemetry.settings, timeout=5)
     assert report.deletions_sent == (), report
     assert named in str(report.error), report
-    assert telemetry.pending_deletions() == [old_id]
+    assert pending_deletions(telemetry.settings) == [old_id]
 
     # Once the fault is gone, the kept request goes out.
     for variable in environment:
@@ -336,7 +338,7 @@ def test_a_custom_back_end_raising_any_exception_never_reaches_the_tool(
     telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_2))
     record_command(telemetry.settings, "sync", "success", "", (), 40.0)
     telemetry.settings = telemetry.settings.replace(clock=lambda: float(DAY_3))
-    old_id = telemetry.install_id()
+    old_id = install_id_of(telemetry)
     for error in CUSTOM_ERRORS:
         raising.error = error
         report = telemetry.flush(timeout=5)
@@ -346,9 +348,9 @@ def test_a_custom_back_end_raising_any_exception_never_reaches_the_tool(
     telemetry.reset()
     for error in CUSTOM_ERRORS:
         raising.error = error
-        report = telemetry.request_deletions(timeout=5)
+        report = request_deletions(telemetry.settings, timeout=5)
         assert type(error).__name__ in str(report.error), report
-        assert telemetry.pending_deletions() == [old_id]
+        assert pending_deletions(telemetry.settings) == [old_id]
     reliability.record(
         area="Network",
         fault="a custom back end raises (from send and request_deletion) "
@@ -628,16 +630,16 @@ ENVELOPE = {
 }
 RECORD = {
     "day",
-    "command",
+    "event",
     "outcome",
     "error_class",
-    "flags",
     "count",
     "duration_ms_sum",
     "duration_ms_min",
     "duration_ms_max",
     "duration_ms_buckets",
 }
+COMMAND_PROPERTIES = {"command", "flags"}  # a command record's properties (no signal is on here)
 POSTHOG_PRIVACY = {"$process_person_profile", "$geoip_disable", "$lib"}
 ALLOWED: dict[tuple[str, str], tuple[set[str], set[str]]] = {
     # (back end, request) -> (headers beyond COMMON_HEADERS, JSON field paths)
@@ -645,7 +647,8 @@ ALLOWED: dict[tuple[str, str], tuple[set[str], set[str]]] = {
         {"idempotency-key"},
         {"format", "version", "idempotency_key", "day"}
         | {f"envelope.{name}" for name in ENVELOPE}
-        | {f"records[].{name}" for name in RECORD},
+        | {f"records[].{name}" for name in RECORD}
+        | {f"records[].properties.{name}" for name in COMMAND_PROPERTIES},
     ),
     ("http", "deletion"): ({"idempotency-key"}, {"format", "version", "install_id"}),
     ("posthog", "batch"): (
@@ -654,7 +657,11 @@ ALLOWED: dict[tuple[str, str], tuple[set[str], set[str]]] = {
         | {f"batch[].{name}" for name in ("event", "distinct_id", "timestamp", "uuid")}
         | {
             f"batch[].properties.{name}"
-            for name in (RECORD | ENVELOPE | POSTHOG_PRIVACY | {"$lib_version"}) - {"install_id"}
+            # The record's properties flattened to the top; the event's name says "event".
+            for name in (
+                RECORD | COMMAND_PROPERTIES | ENVELOPE | POSTHOG_PRIVACY | {"$lib_version"}
+            )
+            - {"install_id", "event"}
         },
     ),
     ("posthog", "deletion"): (
@@ -783,8 +790,9 @@ def capture(kind: str, home: Path, receiver: Receiver, monkeypatch: pytest.Monke
     assert flushed(telemetry, DAY_2).days_sent == ("2026-03-10",)
     old_id, _ = telemetry.reset()
     if kind == "otlp":  # a fresh process: the back end never saw a batch
-        telemetry._backend = OTLPBackend(receiver.url("/otlp"))
-    assert telemetry.request_deletions(timeout=10).deletions_sent == (old_id,)
+        fresh = OTLPBackend(receiver.url("/otlp"))
+        telemetry.settings = telemetry.settings.replace(backend=fresh)
+    assert request_deletions(telemetry.settings, timeout=10).deletions_sent == (old_id,)
     batch, deletion = receiver.wait_for(2)
     return batch, deletion, old_id
 
@@ -874,11 +882,11 @@ def os_release_of_this_machine() -> str:
 def test_os_release_is_reduced_to_its_leading_numeric_version(release: str, sent: str) -> None:
     from typer_telemetry._checks import SchemaError
     from typer_telemetry._delivery import os_release_version
-    from typer_telemetry._schema import validate_envelope
+    from typer_telemetry._schema import check_envelope
 
     assert os_release_version(release) == sent
     envelope = {
-        "schema_version": 1,
+        "schema_version": 2,
         "tool": "t",
         "tool_version": "1",
         "library_version": "0.1.0",
@@ -888,9 +896,9 @@ def test_os_release_is_reduced_to_its_leading_numeric_version(release: str, sent
         "arch": "x86_64",
         "install_id": "83db9eca-ab55-4afa-8904-7a018b0f3852",
     }
-    assert validate_envelope(envelope)["os_release"] == sent
+    check_envelope(envelope)  # the reduced release passes the allowlist
     with pytest.raises(SchemaError):  # a full kernel release never passes the allowlist
-        validate_envelope({**envelope, "os_release": "6.1.0-18-amd64"})
+        check_envelope({**envelope, "os_release": "6.1.0-18-amd64"})
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import OUTSIDE_TOOL, Tool, in_process_telemetry
-from tests.hardening.conftest import Reliability, assert_unchanged_by_telemetry
+from tests.hardening.conftest import Reliability, assert_unchanged_by_telemetry, install_id_of
 from tests.hardening.test_local_files import (
     ConfinedTool,
     file_size_limit,
@@ -175,7 +175,7 @@ def test_the_planted_install_id_is_never_sent(
         report = telemetry.flush(timeout=5)
         assert report.days_sent == ()
         assert "owned by another user" in str(report.skipped)
-        assert telemetry.install_id() is None
+        assert install_id_of(telemetry) is None
         assert receiver.requests == []
 
 
@@ -358,12 +358,11 @@ def test_an_empty_store_folder_made_by_another_user_gets_no_file_of_ours(
 
 def test_shared_helpers_refuse_a_folder_not_ours_alone(tmp_path: Path) -> None:
     """Every writer goes through these: nothing is written in a foreign or 0777 folder."""
-    from typer_telemetry._files import (  # UnsafeFile: imported here, the module loads anywhere
+    from typer_telemetry._files import locked_file, remove_leftover_temporaries
+    from typer_telemetry._paths import (  # UnsafeFile: imported here, the module loads anywhere
         UnsafeFile,
         ensure_private_dir,
-        locked_file,
         read_small_file,
-        remove_leftover_temporaries,
     )
 
     folder = tmp_path / "foreign"

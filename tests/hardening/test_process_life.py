@@ -43,6 +43,7 @@ from tests.hardening.conftest import (
     strip_notice,
 )
 from tests.receiver import Receiver
+from typer_telemetry._records import Record
 from typer_telemetry._store import RollupStore
 
 LIFE_TOOL = tool_script("life_tool")
@@ -71,7 +72,10 @@ def store_dir(home: Path) -> Path:
     return outside(home).store_dir
 
 
-def as_key(record: Mapping[str, object]) -> RecordKey:
+def as_key(record: Mapping[str, object] | Record) -> RecordKey:
+    """A command record's key, from its JSON form (sent, status --json) or as the store reads it."""
+    if isinstance(record, Record):
+        record = record.to_json()
     return (
         str(record["day"]),
         str(record["properties"]["command"]),
@@ -84,7 +88,7 @@ def as_key(record: Mapping[str, object]) -> RecordKey:
 def in_process_counts(home: Path, today: str = TODAY) -> dict[RecordKey, int]:
     """What `telemetry status --json` would list, read with the same call (folds first)."""
     records = RollupStore(store_dir(home), lambda message: None).pending(today=today)
-    return {as_key(r): int(r["count"]) for r in records}  # type: ignore[call-overload]
+    return {as_key(r): r.count for r in records}
 
 
 def leftovers(home: Path) -> dict[str, int]:
@@ -380,7 +384,7 @@ def make_template(home: Path) -> dict[RecordKey, int]:
     assert (store_dir(home) / "journal.log").stat().st_size > 0
     # Read without folding, so that the journal part stays in the journal.
     records = RollupStore(store_dir(home), lambda message: None).snapshot().records()
-    counts = {as_key(record): int(record["count"]) for record in records}  # type: ignore[call-overload]
+    counts = {as_key(record): record.count for record in records}
     assert sum(counts.values()) == 11
     return counts
 

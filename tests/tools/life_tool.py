@@ -116,6 +116,7 @@ def _install_knobs() -> None:
     import httpx
 
     owners = {
+        # Both looked up when called (the hook's and the recorder's imports).
         "record": (_recording, "record_command"),
         "claim": (_config, "claim_identity"),
         "fold-before-send": (_store.RollupStore, "completed_days"),

@@ -23,6 +23,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -32,8 +33,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 import outside_tool
 import typer
 
-from typer_telemetry._delivery import send_pending
+import typer_telemetry
+from typer_telemetry._delivery import SendReport, send_pending
 from typer_telemetry.backends import FileBackend, OTLPBackend, PostHogBackend
+from typer_telemetry.backends.base import Backend
 
 
 class DeploymentProblem(Exception):
@@ -60,6 +63,18 @@ def deploy(
     if fail:
         raise DeploymentProblem(f"cannot deploy {target} to {region} with {token}", target, token)
     typer.echo(f"deployed {len(extra or [])} extra")
+
+
+def send_keeping_the_data(telemetry: typer_telemetry.Telemetry, backend: Backend) -> SendReport:
+    """Send the completed days to `backend`, then put the store back as it was for the next one."""
+    store = telemetry.settings.paths().store_dir
+    kept = store.with_name(store.name + ".kept")
+    shutil.copytree(store, kept, symlinks=True)
+    try:
+        return send_pending(telemetry.settings, backend, timeout=20)
+    finally:
+        shutil.rmtree(store)
+        kept.rename(store)
 
 
 def main() -> None:
@@ -90,7 +105,7 @@ def main() -> None:
         ("otlp", OTLPBackend(plan["receiver"])),
         ("file", FileBackend(plan["file_sink"])),
     ):
-        reports[name] = send_pending(telemetry, backend, timeout=20, keep_data=True)
+        reports[name] = send_keeping_the_data(telemetry, backend)
     reports["debug"] = telemetry.flush(timeout=20)
     del os.environ["OUTSIDE_TOOL_TELEMETRY_DEBUG"]
     reports["http"] = telemetry.flush(timeout=20)

@@ -41,7 +41,8 @@ def clock() -> float:
 
 
 def main() -> None:
-    outside_tool.telemetry.settings = outside_tool.telemetry.settings.replace(clock=clock)
+    telemetry = outside_tool.telemetry
+    telemetry.settings = telemetry.settings.replace(clock=clock)
     plan = json.loads(sys.argv[1])
     for arguments in plan:
         _seen.now = None
