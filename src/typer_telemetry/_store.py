@@ -71,13 +71,13 @@ MAX_PENDING_DAYS = 30
 MAX_KEYS_PER_DAY = 256
 # The largest rollup record the schema allows, as written: 8 command names
 # and 32 flags of the longest names, or 16 declared fields of the longest
-# names and values, with every signal, counts near MAX_COUNT (about 3.6 KB;
+# names and values, with every signal, counts near MAX_COUNT (about 3.5 KB;
 # a test checks it).
-MAX_RECORD_BYTES = 4_000
+MAX_RECORD_BYTES = 3_700
 # A rollup at the limits must always be readable back: refused as too large,
 # it would be set aside whole. Days are kept from 30 before today to 30 after
 # it (see `Rollup.prune`), each with at most MAX_KEYS_PER_DAY records, plus a
-# day's batch noted in flight. About 55 MB at worst; a realistic full store
+# day's batch noted in flight. About 59 MB at worst; a realistic full store
 # (30 days of 256 records of short names) is about 2 MB.
 MAX_ROLLUP_BYTES = (2 * MAX_PENDING_DAYS + 2) * MAX_KEYS_PER_DAY * MAX_RECORD_BYTES
 SEGMENT_LOCK_TIMEOUT_SECONDS = 0.5
