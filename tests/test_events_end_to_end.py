@@ -123,10 +123,14 @@ def test_events_reach_the_http_receiver_in_format_2_with_exact_counts(
 ) -> None:
     a_day_of_use(warehouse)
     warehouse.env["WAREHOUSE_ENDPOINT"] = receiver.url("/v1")
+    shown = warehouse.status(env={"WAREHOUSE_NOW": str(DAY_2)})
     sync_until_received(warehouse, receiver, 1)
     [request] = receiver.wait_for(1)
     assert request.path == "/v1/batches"
     batch = request.json()
+    # What `status --json` showed is exactly what was sent: records and envelope.
+    assert shown["pending"] == batch["records"]
+    assert shown["envelope"] == batch["envelope"]
     assert (batch["format"], batch["version"], batch["envelope"]["schema_version"]) == (
         "typer-telemetry-batch",
         2,
