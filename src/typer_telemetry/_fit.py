@@ -25,7 +25,8 @@ from ._checks import (
 )
 
 if TYPE_CHECKING:
-    from ._recording import Observation, Properties
+    from ._recording import Observation
+    from ._records import Properties
 
 # What an error class whose name the schema cannot hold (not ASCII, longer
 # than 100 characters, empty) is recorded as. Python reserves names of the

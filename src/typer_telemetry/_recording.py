@@ -43,12 +43,8 @@ from ._paths import (
 )
 
 if TYPE_CHECKING:
+    from ._records import Properties
     from ._settings import Settings
-
-    # A property's value: a string (a command path, a choice, a bucket label,
-    # a built-in signal's name), a flag, the option names given, or the sample rate.
-    PropertyValue = str | bool | float | tuple[str, ...]
-    Properties = tuple[tuple[str, PropertyValue], ...]
 
 try:
     import fcntl

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ._config import Config
     from ._paths import Paths
-    from ._recording import Properties
+    from ._records import Properties
     from ._settings import Settings
 
 
