@@ -183,7 +183,7 @@ def parse_config(data: bytes) -> Config:
         install_id=install_id if is_uuid4(install_id) else None,
         notice_shown=notice_shown is True,
         extra=tuple(values.items()),
-        project_salt=project_salt if _is_salt(project_salt) else None,
+        project_salt=project_salt if project_salt is not None and _is_salt(project_salt) else None,
     )
 
 
@@ -279,12 +279,9 @@ def mint_install_id() -> str:
 
 
 def _is_salt(value: object) -> bool:
-    """64 lower-case hex digits (see `_identity.mint_salt`)."""
-    return (
-        isinstance(value, str)
-        and len(value) == 64
-        and all(char in "0123456789abcdef" for char in value)
-    )
+    from ._identity import is_salt  # only for a config that holds a salt
+
+    return is_salt(value)
 
 
 def with_project_salt(config: Config) -> Config:
@@ -315,6 +312,12 @@ def decision_for(settings: Settings, config: Config, paths: Paths) -> Decision:
 
     unsafe = config.unsafe or unsafe_reason(paths.store_dir, "data", (JOURNAL_NAME,))
     return decide(settings.env_prefix, os.environ, config.choice, settings.consent, unsafe)
+
+
+def current_decision(settings: Settings) -> Decision:
+    """The consent decision in force now, from this user's config as it is on disk."""
+    paths = settings.paths()
+    return decision_for(settings, read_config(paths.config_file), paths)
 
 
 def claim_identity(settings: Settings, paths: Paths) -> Config:

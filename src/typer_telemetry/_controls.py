@@ -12,9 +12,9 @@ from ._config import (
     Config,
     ConfigUnwritable,
     DisableIncomplete,
+    current_decision,
     decision_for,
     mint_install_id,
-    read_config,
     update_config,
     with_identity,
 )
@@ -28,8 +28,7 @@ if TYPE_CHECKING:
 
 def decision(settings: Settings) -> Decision:
     """Whether telemetry is on for this process, and which row of the consent table decided."""
-    paths = settings.paths()
-    return decision_for(settings, read_config(paths.config_file), paths)
+    return current_decision(settings)
 
 
 def enable(settings: Settings) -> Decision:

@@ -166,10 +166,9 @@ def flush(settings: Settings, *, timeout: float) -> SendReport:
     and nothing is sent or removed.
     """
     try:
-        from ._config import decision_for, read_config
+        from ._config import current_decision
 
-        paths = settings.paths()
-        decision = decision_for(settings, read_config(paths.config_file), paths)
+        decision = current_decision(settings)
         if not decision.enabled:
             report = SendReport(skipped=decision.reason)
         else:

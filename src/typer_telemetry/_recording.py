@@ -43,6 +43,8 @@ from ._paths import (
 )
 
 if TYPE_CHECKING:
+    from ._config import Config
+    from ._paths import Paths
     from ._records import Properties
     from ._settings import Settings
 
@@ -181,26 +183,15 @@ def record(settings: Settings, observation: Observation) -> None:
     recorded is explained under `<NAME>_TELEMETRY_DEBUG` (and counted as
     dropped where the schema or the store had no room for it).
     """
-    from ._consent import decided_by_environment
-
-    by_environment = decided_by_environment(settings.env_prefix, os.environ)
-    if by_environment is not None and not by_environment.enabled:
-        settings.debug(f"not recording: {by_environment.reason}")
+    allowed = _allowed(settings)
+    if allowed is None:
         return
-    from ._config import decision_for, read_config
-
-    paths = settings.paths()  # this invocation's user: resolved once, used throughout
-    config = read_config(paths.config_file)
-    decision = decision_for(settings, config, paths)
-    if not decision.enabled:
-        settings.debug(f"not recording: {decision.reason}")
-        return
+    paths, config = allowed
     if config.install_id is None or not config.notice_shown:
-        from ._config import claim_identity
+        from ._config import claim_identity, decision_for
 
         config = claim_identity(settings, paths)
-        decision = decision_for(settings, config, paths)
-        if not decision.enabled:
+        if not decision_for(settings, config, paths).enabled:
             return
     if settings.sample_rate < 1.0 and not sampled_in(settings.sample_rate):
         settings.debug(f"not recording: this process is sampled out (rate {settings.sample_rate})")
@@ -234,18 +225,33 @@ def record(settings: Settings, observation: Observation) -> None:
 def record_drop(settings: Settings, reason: str) -> None:
     """Count, for today, an event that could not be recorded (the tool gave a value its
     declaration does not allow), if consent allows recording at all: `status` shows it."""
+    allowed = _allowed(settings)
+    if allowed is None or allowed[1].install_id is None:
+        return  # nothing was ever recorded here: a drop alone does not start recording
+    count_dropped(allowed[0].store_dir, settings.today(), settings.debug, reason)
+
+
+def _allowed(settings: Settings) -> tuple[Paths, Config] | None:
+    """This user's folders and config, if consent allows recording now; else None.
+
+    An opt-out in the environment decides before any file is looked at.
+    Why nothing is recorded is explained under `<NAME>_TELEMETRY_DEBUG`.
+    """
     from ._consent import decided_by_environment
 
     by_environment = decided_by_environment(settings.env_prefix, os.environ)
     if by_environment is not None and not by_environment.enabled:
-        return
+        settings.debug(f"not recording: {by_environment.reason}")
+        return None
     from ._config import decision_for, read_config
 
-    paths = settings.paths()
+    paths = settings.paths()  # this invocation's user: resolved once, used throughout
     config = read_config(paths.config_file)
-    if config.install_id is None or not decision_for(settings, config, paths).enabled:
-        return  # nothing was ever recorded here: a drop alone does not start recording
-    count_dropped(paths.store_dir, settings.today(), settings.debug, reason)
+    decision = decision_for(settings, config, paths)
+    if not decision.enabled:
+        settings.debug(f"not recording: {decision.reason}")
+        return None
+    return paths, config
 
 
 # The sampling decision of this process: made once, on its first recorded event,

@@ -17,7 +17,6 @@ from ._checks import (
     COMMAND_EVENT,
     MAX_COUNT,
     OUTCOMES,
-    RUNNERS,
     SchemaError,
     check_properties,
     is_day,
@@ -29,6 +28,7 @@ from ._checks import (
     is_uuid4,
     is_version,
 )
+from ._runner import RUNNERS
 
 # 2: every record names its event and carries its values under `properties`
 # (version 1 had only command records, with `command` and `flags` at the top).
