@@ -98,3 +98,9 @@ def test_the_project_id_is_one_per_project_folder_and_changes_with_reset(
     event.record()
     [after_reset] = [line["properties"]["project_id"] for line in lines_of(journal)]  # type: ignore[index]
     assert after_reset != ids[0]
+
+
+def test_the_record_check_knows_the_same_runners_the_detection_gives() -> None:
+    from typer_telemetry import _checks, _runner
+
+    assert _checks.RUNNERS == _runner.RUNNERS

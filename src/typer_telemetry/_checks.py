@@ -21,6 +21,8 @@ OUTCOMES = ("success", "error", "usage_error", "aborted")
 # The built-in event every command invocation is, and the properties it carries.
 COMMAND_EVENT = "command"
 COMMAND_PROPERTIES = frozenset({"command", "flags"})
+# The same as `_runner.RUNNERS`, kept here so that checking a record never loads `_runner`.
+RUNNERS = ("terminal", "script", "agent")
 
 MAX_COMMAND_DEPTH = 8
 MAX_FLAGS = 32
@@ -320,8 +322,6 @@ def check_endpoint(url: object) -> str:
 
 
 def is_runner(value: object) -> bool:
-    from ._runner import RUNNERS  # loaded only for an event that carries the signal
-
     return value in RUNNERS
 
 
@@ -332,9 +332,8 @@ def is_agent(value: object) -> bool:
 
 
 def is_project_id(value: object) -> bool:
-    from ._identity import is_project_id  # loaded only for an event that carries the signal
-
-    return is_project_id(value)
+    """32 lower-case hex digits: the first half of a salted SHA-256."""
+    return isinstance(value, str) and len(value) == 32 and all(char in _LOWER_HEX for char in value)
 
 
 def is_sample_rate(value: object) -> bool:
