@@ -74,7 +74,9 @@ def test_every_environment_variable_the_library_reads_is_on_the_configuration_pa
 
 def test_every_telemetry_argument_is_on_the_configuration_page() -> None:
     text = PAGE.read_text(encoding="utf-8")
-    arguments = [name for name in inspect.signature(Telemetry.__init__).parameters if name != "self"]
+    arguments = [
+        name for name in inspect.signature(Telemetry.__init__).parameters if name != "self"
+    ]
     assert "endpoint" in arguments
     missing = [name for name in arguments if not _documented(name, text)]
     assert not missing, f"docs/configuration.md does not document Telemetry({missing})"
@@ -82,7 +84,9 @@ def test_every_telemetry_argument_is_on_the_configuration_page() -> None:
 
 def test_every_instrument_option_is_on_the_configuration_page() -> None:
     text = PAGE.read_text(encoding="utf-8")
-    options = [name for name in inspect.signature(Telemetry.instrument).parameters if name != "self"]
+    options = [
+        name for name in inspect.signature(Telemetry.instrument).parameters if name != "self"
+    ]
     assert "group_name" in options
     missing = [name for name in options if not _documented(name, text)]
     assert not missing, f"docs/configuration.md does not document instrument({missing})"
