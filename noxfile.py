@@ -113,9 +113,7 @@ def docs(session: nox.Session) -> None:
     session.install(".[docs]")
     session.run("python", "tools/generate_telemetry_md.py", "--check")
     site = Path(session.create_tmp()).resolve() / "site"
-    session.run(
-        "mkdocs", "build", "--strict", "-d", str(site), env={"NO_MKDOCS_2_WARNING": "1"}
-    )
+    session.run("mkdocs", "build", "--strict", "-d", str(site), env={"NO_MKDOCS_2_WARNING": "1"})
     session.run("pytest", "tests/docs", *session.posargs, env={"DOCS_SITE_DIR": str(site)})
 
 
