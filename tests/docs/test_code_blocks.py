@@ -35,20 +35,23 @@ def test_every_python_block_of_the_page_runs(
     record_property("docs_blocks_skipped", len(blocks) - len(runnable))
     if not runnable:
         return
-    home = tmp_path / "home"
+    home, work = tmp_path / "home", tmp_path / "work"
     home.mkdir()
+    work.mkdir()  # an example's own files (a FileBackend's) go here
     environment = clean_environment(home, {"DO_NOT_TRACK": "1", "NO_COLOR": "1"})
     name = str(page.relative_to(ROOT))
     result = subprocess.run(
         [sys.executable, "-c", RUNNER],
         input=json.dumps([str(page), [[block.line, block.code] for block in runnable]]),
         env=environment,
-        cwd=home,
+        cwd=work,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, f"{name}:\n{result.stderr}"
+    # Under DO_NOT_TRACK nothing is recorded: no settings file, no store.
+    assert not list(home.rglob("*")), f"{name}: the examples wrote {list(home.rglob('*'))}"
 
 
 def test_the_blocks_are_found_with_their_lines_and_skips() -> None:
