@@ -8,6 +8,7 @@ itself into a temporary folder, so that it never passes without a site.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import re
 import subprocess
@@ -94,6 +95,8 @@ def site_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         site = Path(given)
         assert (site / "index.html").is_file(), f"DOCS_SITE_DIR={given} holds no built site"
         return site
+    if importlib.util.find_spec("mkdocs") is None:
+        pytest.fail("building the site needs MkDocs: run `nox -s docs`, or install `.[docs]`")
     site = tmp_path_factory.mktemp("docs") / "site"
     subprocess.run(
         [
