@@ -1,4 +1,4 @@
-"""Development sessions: `nox` runs the tests on every Python, the linters and the type check."""
+"""Development sessions: `nox` runs the tests on every Python, the linters, the type check and the docs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import nox
 
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["tests", "lint", "typecheck", "compat"]
+nox.options.sessions = ["tests", "lint", "typecheck", "compat", "docs"]
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 
@@ -34,7 +34,8 @@ TYPER_VERSIONS = ["0.12.5", "0.25.1", "latest"]
 def tests(session: nox.Session) -> None:
     """The test suite (real processes, real files, real sockets on 127.0.0.1)."""
     session.install(".[dev]")
-    session.run("pytest", "-n", "2", *session.posargs)
+    # tests/docs needs MkDocs: the docs session runs it.
+    session.run("pytest", "-n", "2", "--ignore=tests/docs", *session.posargs)
 
 
 @nox.session(python="3.12")
@@ -52,7 +53,7 @@ def compat(session: nox.Session, typer: str) -> None:
         session.install(f"typer=={typer}")
     session.run("python", "-c", "import typer; print('typer', typer.__version__)")
     # The hardening suite runs in `tests` on every Python; here the hook meets each Typer.
-    session.run("pytest", "-n", "2", "-m", "not hardening", *session.posargs)
+    session.run("pytest", "-n", "2", "-m", "not hardening", "--ignore=tests/docs", *session.posargs)
 
 
 @nox.session(python="3.12")
@@ -103,9 +104,17 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(python="3.12")
 def docs(session: nox.Session) -> None:
-    """Regenerate TELEMETRY.md's field tables from the schema."""
-    session.install(".")
-    session.run("python", "tools/generate_telemetry_md.py")
+    """The documentation site, built strictly, then tested: every Python block runs, every page is served.
+
+    TELEMETRY.md's field tables must match the schema (`python
+    tools/generate_telemetry_md.py` rewrites them). `mkdocs serve` shows the
+    site while you write it.
+    """
+    session.install(".[docs]")
+    session.run("python", "tools/generate_telemetry_md.py", "--check")
+    site = Path(session.create_tmp()).resolve() / "site"
+    session.run("mkdocs", "build", "--strict", "-d", str(site), env={"NO_MKDOCS_2_WARNING": "1"})
+    session.run("pytest", "tests/docs", *session.posargs, env={"DOCS_SITE_DIR": str(site)})
 
 
 @nox.session(python="3.12")

@@ -1,6 +1,7 @@
-"""Regenerate the field tables in TELEMETRY.md from the schema (`nox -s docs`).
+"""Regenerate the field tables in TELEMETRY.md from the schema.
 
-`--check` exits non-zero when the file is out of date instead of writing it.
+`--check` exits non-zero when the file is out of date instead of writing it
+(`nox -s docs` runs it so).
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ def main() -> int:
     current = TELEMETRY_MD.read_text(encoding="utf-8")
     wanted = render(current)
     if "--check" in sys.argv:
-        return 0 if wanted == current else 1
+        if wanted == current:
+            return 0
+        print(
+            "TELEMETRY.md's field tables differ from the schema:"
+            " run `python tools/generate_telemetry_md.py` to rewrite them",
+            file=sys.stderr,
+        )
+        return 1
     TELEMETRY_MD.write_text(wanted, encoding="utf-8")
     return 0
 

@@ -65,10 +65,10 @@ class Event:
 
         The block's exception, if any, is recorded by class name and raised
         on as it was. `timing.set(...)` adds field values known only inside
-        the block::
+        the block:
 
             with ingest.timed(driver="sqlite") as timing:
-                tables = load()
+                tables = load_tables()
                 timing.set(table_count=len(tables))
         """
         return Timing(self, values)

@@ -336,10 +336,10 @@ class Bucket:
     included) to the last; ints are compared with float bounds exactly.
 
     Bounds are 1 to 16 finite numbers, 0 or more, strictly increasing, and
-    are written as `_number_text` says: 10 and 10.0 both as "10", 2.5 as
-    "2.5", 0.00001 as "1e-05", 10**20 and 1e20 as "1e+20". So a label holds
+    are written in their shortest form: 10 and 10.0 both as "10", 2.5 as
+    "2.5", 0.00001 as "1e-05", `10**20` and 1e20 as "1e+20". So a label holds
     only digits, '.', 'e', '+', '-' and '<', and is at most 47 characters.
-    An int bound of 10**16 or more is taken as the nearest float, the number
+    An int bound of `10**16` or more is taken as the nearest float, the number
     its label shows.
 
     Ints and floats are taken, and their subclasses as the number they hold

@@ -40,10 +40,13 @@ if TYPE_CHECKING:  # type variables cost an import-time call each; only the chec
 
 
 class Telemetry:
-    """Anonymous usage telemetry for one Typer tool.
+    """Anonymous usage telemetry for one Typer tool: make one per tool, then instrument its app.
 
-    >>> telemetry = Telemetry("mytool", version="1.4.0", endpoint="https://t.example.com/v1")
-    >>> telemetry.instrument(app)  # doctest: +SKIP
+        app = typer.Typer()
+        telemetry = Telemetry("mytool", version="1.4.0", endpoint="https://t.example.com/v1")
+        telemetry.instrument(app)
+
+    Every argument is described in docs/configuration.md.
     """
 
     def __init__(
@@ -210,7 +213,7 @@ class Telemetry:
         return enable(self.settings)
 
     def disable(self) -> Decision:
-        """Delete all pending data at once, then store the choice "off" (see `_controls.disable`)."""
+        """Delete all pending data at once, then store the choice "off": a choice that cannot be stored never keeps the data."""
         from ._controls import disable
 
         return disable(self.settings)
