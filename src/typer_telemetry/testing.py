@@ -188,6 +188,30 @@ class TelemetryCapture:
         self.report = flush(self.telemetry.settings, timeout=timeout)
         return list(self.backend.batches[before:])
 
+    def wait_for_batches(self, count: int = 1, timeout: float = 30.0) -> tuple[Batch, ...]:
+        """Wait until `count` batches arrived and their sender saw them accepted; all batches.
+
+        For a long-running subprocess, whose send runs on a thread of its
+        own: a process stopped before the acceptance reached it leaves the
+        batch in flight, to be sent again (docs/design.md, "Sending").
+        Raises TimeoutError when that does not happen within `timeout` seconds.
+        """
+        import time
+
+        from ._store import RollupStore
+
+        deadline = time.monotonic() + timeout
+        batches = self.backend.wait_for(count, timeout)
+        settings = self.telemetry.settings
+        store = RollupStore(settings.paths().store_dir, settings.debug)
+        # The sender notes a batch in flight before sending it and clears the
+        # note when the acceptance arrives: the store is the only shared state.
+        while store.in_flight() is not None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the sender did not see its batch accepted in {timeout} s")
+            time.sleep(0.01)
+        return batches
+
     @property
     def batches(self) -> tuple[Batch, ...]:
         """Every batch the mock back end accepted, from this process or a subprocess."""
@@ -338,7 +362,11 @@ def _start_receiver(backend: MockBackend) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:
             pass  # a test's output is the test's
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            pass  # a sender that hangs up (its process ended) is no error of the test's
+
+    server = Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="telemetry-capture", daemon=True).start()
     return server

@@ -49,13 +49,14 @@ def count(items: list[str]) -> None:
 
 @app.command()
 @telemetry.long_running
-def sync(wait: Annotated[float, typer.Option("--wait")] = 0.0) -> None:
+def sync(
+    until_stdin_closes: Annotated[bool, typer.Option("--until-stdin-closes")] = False,
+) -> None:
     """A long-running command: it starts a send of the completed days at once."""
-    import time
+    if until_stdin_closes:
+        import sys
 
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        time.sleep(0.01)
+        sys.stdin.read()
     typer.echo("synced")
 
 

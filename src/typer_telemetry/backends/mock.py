@@ -42,7 +42,8 @@ class MockBackend:
     ) -> None:
         self.handler = handler
         self.deletion_handler = deletion_handler
-        self._lock = threading.Lock()
+        # A condition, so that a test can wait for a send from another thread or process.
+        self._lock = threading.Condition()
         self._batches: list[Batch] = []
         self._deletions: list[str] = []
 
@@ -56,6 +57,7 @@ class MockBackend:
             self.handler(batch)
         with self._lock:
             self._batches.append(batch)
+            self._lock.notify_all()
 
     def request_deletion(self, install_id: str, *, timeout: float) -> None:
         """Accept the deletion request (keep the id) unless the deletion handler refuses it."""
@@ -77,6 +79,18 @@ class MockBackend:
         """Every install id whose deletion was requested and accepted, in order."""
         with self._lock:
             return tuple(self._deletions)
+
+    def wait_for(self, count: int = 1, timeout: float = 30.0) -> tuple[Batch, ...]:
+        """Wait until at least `count` batches were accepted (a send on another thread); all of them.
+
+        Raises TimeoutError after `timeout` seconds: the send never came.
+        """
+        with self._lock:
+            if not self._lock.wait_for(lambda: len(self._batches) >= count, timeout):
+                raise TimeoutError(
+                    f"{len(self._batches)} of {count} batches arrived within {timeout} s"
+                )
+            return tuple(self._batches)
 
     def records(self, event: str | None = None) -> list[Record]:
         """The records of every accepted batch, flattened; only `event`'s if given."""
