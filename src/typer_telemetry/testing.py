@@ -450,7 +450,12 @@ def assert_telemetry_md_current(
 
 
 def _attribute_holding(value: object) -> str | None:
-    """`module:attribute` of a loaded module that holds `value`, for the message."""
+    """`module:attribute` of a loaded module that holds `value`, for the message.
+
+    The tool's own module is preferred to a test module that imported the
+    object from it.
+    """
+    found: list[str] = []
     for name, module in list(sys.modules.items()):
         if name == "__main__" or module is None:
             continue
@@ -458,7 +463,8 @@ def _attribute_holding(value: object) -> str | None:
             attributes = list(vars(module).items())
         except TypeError:
             continue
-        for attribute, found in attributes:
-            if found is value:
-                return f"{name}:{attribute}"
-    return None
+        found += [f"{name}:{attribute}" for attribute, held in attributes if held is value]
+    found.sort(
+        key=lambda where: any(part.startswith(("test", "conftest")) for part in where.split("."))
+    )
+    return found[0] if found else None
