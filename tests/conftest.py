@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from typer_telemetry._consent import CI_VARIABLES
+from typer_telemetry._consent import CI_VARIABLES, SANDBOX_VARIABLE
 
 if TYPE_CHECKING:
     from typer_telemetry import Telemetry
@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 # test which forgets to build its environment fails on every machine alike.
 os.environ["DO_NOT_TRACK"] = "1"
 os.environ["CI"] = "true"
+# The pytest plugin's session sandbox is off for this suite (pyproject.toml):
+# the suite opts out by itself, as above, and tests the per-user folders and
+# the consent table, which the sandbox would replace. One set by an outer
+# session (a developer's shell, a suite that runs ours) is dropped here too.
+os.environ.pop(SANDBOX_VARIABLE, None)
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = Path(__file__).resolve().parent / "tools"

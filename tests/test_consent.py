@@ -31,7 +31,22 @@ def test_values_that_do_not_count_as_set(value: str | None) -> None:
     assert not is_set(value)
 
 
-# Row 1: DO_NOT_TRACK beats everything, including an explicit ON.
+# Row 1: a test session's sandbox beats everything, DO_NOT_TRACK=0 and an explicit ON included.
+@pytest.mark.parametrize("stored", ["enabled", "unset"])
+def test_a_test_sessions_sandbox_beats_every_other_row(stored: StoredChoice) -> None:
+    environ = {"TYPER_TELEMETRY_SANDBOX": "/tmp/s", f"{PREFIX}_TELEMETRY": "1", "DO_NOT_TRACK": "0"}
+    decision = decide(PREFIX, environ, stored, "opt-out", unsafe="the data folder is not yours")
+    assert (decision.enabled, decision.source) == (False, "sandbox")
+    assert "TYPER_TELEMETRY_SANDBOX" in decision.reason
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_sandbox_variable_is_no_sandbox(value: str) -> None:
+    decision = decide(PREFIX, {"TYPER_TELEMETRY_SANDBOX": value}, "unset", "opt-out")
+    assert (decision.enabled, decision.source) == (True, "default")
+
+
+# Row 2: DO_NOT_TRACK beats everything else, including an explicit ON.
 @pytest.mark.parametrize("value", ["1", "true", "yes", "whatever"])
 def test_do_not_track_beats_env_switch_stored_enable_and_default(value: str) -> None:
     environ = {"DO_NOT_TRACK": value, f"{PREFIX}_TELEMETRY": "1"}
@@ -47,7 +62,7 @@ def test_do_not_track_zero_never_turns_telemetry_on(value: str) -> None:
     assert (decision.enabled, decision.source) == (False, "default")
 
 
-# Row 2: <NAME>_TELEMETRY_DISABLED.
+# Row 3: <NAME>_TELEMETRY_DISABLED.
 def test_disabled_variable_beats_env_switch_and_stored_enable() -> None:
     environ = {f"{PREFIX}_TELEMETRY_DISABLED": "1", f"{PREFIX}_TELEMETRY": "on"}
     decision = decide(PREFIX, environ, "enabled", "opt-out")
@@ -60,7 +75,7 @@ def test_disabled_variable_set_to_false_is_ignored() -> None:
     assert (decision.enabled, decision.source) == (True, "default")
 
 
-# Row 3: <NAME>_TELEMETRY switches both ways and beats CI and the stored choice.
+# Rows 4 and 6: <NAME>_TELEMETRY switches both ways and beats CI and the stored choice.
 @pytest.mark.parametrize("value", ["0", "false", "off", "no", "OFF"])
 def test_env_switch_off_beats_stored_enable(value: str) -> None:
     decision = decide(PREFIX, {f"{PREFIX}_TELEMETRY": value}, "enabled", "opt-out")
@@ -79,7 +94,7 @@ def test_env_switch_with_an_unknown_value_falls_through() -> None:
     assert (decision.enabled, decision.source) == (False, "config")
 
 
-# Row 4: CI.
+# Row 7: CI.
 @pytest.mark.parametrize("variable", ["CI", *CI_PROVIDER_VARIABLES])
 def test_ci_beats_stored_enable(variable: str) -> None:
     decision = decide(PREFIX, {variable: "true"}, "enabled", "opt-out")
@@ -92,7 +107,7 @@ def test_ci_false_is_not_ci() -> None:
     assert (decision.enabled, decision.source) == (True, "default")
 
 
-# Row 5: the stored choice.
+# Row 8: the stored choice.
 def test_stored_enable_beats_opt_in_default() -> None:
     decision = decide(PREFIX, {}, "enabled", "opt-in")
     assert (decision.enabled, decision.source) == (True, "config")
@@ -108,7 +123,7 @@ def test_unreadable_config_fails_closed() -> None:
     assert (decision.enabled, decision.source) == (False, "config")
 
 
-# Row 6: the author's policy.
+# Row 9: the author's policy.
 def test_opt_out_policy_defaults_to_on() -> None:
     assert decide(PREFIX, {}, "unset", "opt-out").enabled
 

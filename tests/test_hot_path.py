@@ -78,8 +78,12 @@ def test_a_disabled_invocation_does_not_even_load_platformdirs(tool: Tool, tmp_p
 
 @pytest.mark.parametrize(
     ("env", "expected"),
-    [({}, ALWAYS | RECORDING), ({"DO_NOT_TRACK": "1"}, ALWAYS)],
-    ids=["recording", "do-not-track"],
+    [
+        ({}, ALWAYS | RECORDING),
+        ({"DO_NOT_TRACK": "1"}, ALWAYS),
+        ({"TYPER_TELEMETRY_SANDBOX": "/nonexistent/sandbox"}, ALWAYS),
+    ],
+    ids=["recording", "do-not-track", "test-sandbox"],
 )
 def test_a_short_run_loads_only_the_library_modules_of_the_hot_path(
     tool: Tool, tmp_path: Path, env: dict[str, str], expected: set[str]

@@ -50,3 +50,18 @@ def test_the_common_linux_case_needs_no_platformdirs(monkeypatch: pytest.MonkeyP
         "/home/ada/.config/my-tool",
         "/home/ada/.local/state/my-tool",
     ]
+
+
+def test_a_test_sessions_sandbox_holds_every_tools_folders(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOME", "/home/ada")
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/cfg")
+    monkeypatch.setenv("TYPER_TELEMETRY_SANDBOX", "/tmp/session-sandbox")
+    paths = Paths.for_tool("my-tool")
+    assert (str(paths.config_dir), str(paths.state_dir)) == (
+        "/tmp/session-sandbox/config/my-tool",
+        "/tmp/session-sandbox/state/my-tool",
+    )
+    monkeypatch.setenv("TYPER_TELEMETRY_SANDBOX", " ")
+    assert str(Paths.for_tool("my-tool").config_dir) == "/cfg/my-tool"

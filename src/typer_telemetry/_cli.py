@@ -26,6 +26,7 @@ def _how_to_change(decision: Decision, settings: Settings) -> str:
     prefix = settings.env_prefix
     toggle = settings.user_command("disable" if decision.enabled else "enable")
     hints = {
+        "sandbox": "unset TYPER_TELEMETRY_SANDBOX (a test session sets it) to let the other settings apply",
         "do_not_track": "unset DO_NOT_TRACK to let the other settings apply",
         "env_disabled": f"unset {prefix}_TELEMETRY_DISABLED to let the other settings apply",
         "env": f"unset {prefix}_TELEMETRY to let the stored choice apply",

@@ -16,8 +16,12 @@ if TYPE_CHECKING:
     Policy: TypeAlias = Literal["opt-out", "opt-in"]
     StoredChoice: TypeAlias = Literal["enabled", "disabled", "unset", "unreadable"]
     Source: TypeAlias = Literal[
-        "do_not_track", "env_disabled", "env", "unsafe_files", "ci", "config", "default"
+        "sandbox", "do_not_track", "env_disabled", "env", "unsafe_files", "ci", "config", "default"
     ]
+
+# The library-wide switch of a test session (the pytest plugin sets it): every
+# tool that uses the library records nothing and keeps its files in that folder.
+SANDBOX_VARIABLE = "TYPER_TELEMETRY_SANDBOX"
 
 _OFF_WORDS = frozenset({"", "0", "false", "no", "off"})
 _ON_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -87,9 +91,13 @@ def ci_variable(environ: Mapping[str, str]) -> str | None:
 def decided_by_environment(prefix: str, environ: Mapping[str, str]) -> Decision | None:
     """The rows of the table that need no file: the decision, or None to read on.
 
-    An "off" it returns is final (rows 1 to 3). An "on" (row 5, the switch)
-    and CI (row 6) still yield to unsafe files (row 4), which `decide` checks.
+    An "off" it returns is final (rows 1 to 4). An "on" (row 6, the switch)
+    and CI (row 7) still yield to unsafe files (row 5), which `decide` checks.
+    A test session's sandbox comes first: no variable a test sets for its
+    tool, nor a stored choice, may make a test run record.
     """
+    if environ.get(SANDBOX_VARIABLE, "").strip():
+        return Decision(False, "sandbox", f"a test session's sandbox ({SANDBOX_VARIABLE} is set)")
     if is_set(environ.get("DO_NOT_TRACK")):
         return Decision(False, "do_not_track", "DO_NOT_TRACK is set")
 

@@ -22,6 +22,8 @@ import stat
 import sys
 from pathlib import Path
 
+from ._consent import SANDBOX_VARIABLE
+
 CONFIG_FILE_NAME = "telemetry.toml"
 STORE_DIR_NAME = "telemetry"
 
@@ -182,6 +184,18 @@ class Paths:
 
     @classmethod
     def for_tool(cls, tool_name: str) -> Paths:
+        """The tool's folders: in a test session's sandbox if one is set, else the user's own.
+
+        Under `TYPER_TELEMETRY_SANDBOX=<folder>` every tool's files are
+        `<folder>/config/<name>` and `<folder>/state/<name>`, so that even
+        `telemetry enable` or `reset` run from a test never touch the real
+        home. The folder checks are the usual ones: a relative folder is
+        refused where it would be created, one that is not the user's alone
+        where it is opened.
+        """
+        sandbox = os.environ.get(SANDBOX_VARIABLE, "").strip()
+        if sandbox:
+            return cls(Path(sandbox, "config", tool_name), Path(sandbox, "state", tool_name))
         xdg = _xdg_folders(tool_name)
         if xdg is not None:
             return cls(*xdg)

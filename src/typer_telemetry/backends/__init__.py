@@ -1,6 +1,7 @@
 """Where telemetry goes: one small interface, several implementations.
 
     from typer_telemetry.backends import HTTPBackend, PostHogBackend, OTLPBackend, FileBackend
+    from typer_telemetry.backends import MockBackend   # keeps what it is sent: for tests
 
 Each class is loaded on first use, so that importing the library stays cheap
 for the tool's ordinary commands.
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from .debug import DebugBackend
     from .file import FileBackend
     from .http import HTTPBackend
+    from .mock import MockBackend
     from .otlp import OTLPBackend
     from .posthog import PostHogBackend
 
@@ -24,6 +26,7 @@ _LAZY = {
     "DebugBackend": ".debug",
     "FileBackend": ".file",
     "HTTPBackend": ".http",
+    "MockBackend": ".mock",
     "OTLPBackend": ".otlp",
     "PostHogBackend": ".posthog",
 }
@@ -36,6 +39,7 @@ __all__ = [
     "Envelope",
     "FileBackend",
     "HTTPBackend",
+    "MockBackend",
     "OTLPBackend",
     "PostHogBackend",
     "Record",
