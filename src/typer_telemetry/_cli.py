@@ -1,4 +1,4 @@
-"""The `telemetry` command group: status, enable, disable, reset."""
+"""The `telemetry` command group: status, enable, disable, reset, schema."""
 
 from __future__ import annotations
 
