@@ -791,10 +791,12 @@ def load_target(target: str) -> Telemetry:
     """The Telemetry object named by `pkg.module:attribute` (or found alone in `pkg.module`).
 
     The module is imported with the current folder first on `sys.path`, as
-    uvicorn does. The attribute may be the Telemetry object or the Typer app
+    uvicorn does, and what it prints meanwhile is discarded. The attribute may be the Telemetry object or the Typer app
     it instruments. Every failure is a `TargetError` with a one-line message.
     """
+    import contextlib
     import importlib
+    import io
     import os
     import sys
 
@@ -807,7 +809,10 @@ def load_target(target: str) -> Telemetry:
     if here not in sys.path:
         sys.path.insert(0, here)
     try:
-        module = importlib.import_module(module_name)
+        # What the module prints as it loads is not the document: it would
+        # end up inside a TELEMETRY.md written with `docs > TELEMETRY.md`.
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         if error.name and (module_name == error.name or module_name.startswith(error.name + ".")):
             raise TargetError(
