@@ -595,8 +595,13 @@ def render_markdown(schema: dict[str, Any]) -> str:
         "  succeed, and which option names were given**"
         + (", and the events of its own listed below" if schema["events"] else "")
         + ". It never records the values you type, file paths, names or messages.",
-        "- The counts are kept per day on your machine. Only completed days are sent: they",
-        f"  go {where}.",
+        "- The counts are kept per day on your machine."
+        + (
+            f" Nothing is sent: {tool} configures no destination (unless you set"
+            f" `{variables['endpoint']}`)."
+            if schema["destination"]["kind"] == "none"
+            else f" Only completed days are sent: they go {where}."
+        ),
     ]
     if group:
         lines += [
