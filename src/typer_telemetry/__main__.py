@@ -47,6 +47,12 @@ def _fail(message: str, code: int = BAD_TARGET) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _one_line(error: BaseException) -> str:
+    """An error as one line: its message's first line, else its class."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def _loaded(target: str) -> Telemetry:
     from ._contract import TargetError, load_target
 
@@ -62,7 +68,7 @@ def _described(function: object, telemetry: Telemetry) -> str:
     try:
         result = function(telemetry)  # type: ignore[operator]
     except Exception as error:
-        _fail(f"cannot describe {telemetry.settings.name}'s telemetry: {error}")
+        _fail(f"cannot describe {telemetry.settings.name}'s telemetry: {_one_line(error)}")
     return str(result)
 
 
@@ -88,7 +94,7 @@ def docs(
     try:
         problem = check_telemetry_md(telemetry, check)
     except Exception as error:
-        _fail(f"cannot describe {telemetry.settings.name}'s telemetry: {error}")
+        _fail(f"cannot describe {telemetry.settings.name}'s telemetry: {_one_line(error)}")
     if problem is not None:
         problem = problem.replace("MODULE:ATTRIBUTE", target)
         _fail(problem.rstrip("\n"), 1)
@@ -109,7 +115,7 @@ def schema(
     try:
         document = tool_schema(telemetry)
     except Exception as error:
-        _fail(f"cannot describe {telemetry.settings.name}'s telemetry: {error}")
+        _fail(f"cannot describe {telemetry.settings.name}'s telemetry: {_one_line(error)}")
     if as_json:
         sys.stdout.write(schema_json(document))
         return

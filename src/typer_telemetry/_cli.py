@@ -367,7 +367,9 @@ def commands_app(
             try:
                 document = contract()
             except Exception as error:  # never a traceback from the library
-                _warn(f"Could not describe {settings.name}'s telemetry: {error}")
+                text = str(error).strip()
+                reason = text.splitlines()[0] if text else type(error).__name__
+                _warn(f"Could not describe {settings.name}'s telemetry: {reason}")
                 raise typer.Exit(1) from None
             if as_json:
                 from ._contract import schema_json

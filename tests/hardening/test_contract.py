@@ -36,6 +36,21 @@ MODULES = {
         "@app.command()\ndef stop() -> None: pass\n"
         "app()\n"
     ),
+    "failing_group": (
+        "import typer\nfrom typer.core import TyperGroup\n"
+        "from typer_telemetry import Telemetry\n"
+        "class Plugins(TyperGroup):\n"
+        "    def list_commands(self, ctx):\n"
+        "        return [*super().list_commands(ctx), 'broken']\n"
+        "    def get_command(self, ctx, name):\n"
+        "        if name == 'broken':\n"
+        "            raise ImportError('plugin broken\\nis missing')\n"
+        "        return super().get_command(ctx, name)\n"
+        "app = typer.Typer(cls=Plugins)\ntelemetry = Telemetry('failing', version='1')\n"
+        "telemetry.instrument(app)\n"
+        "@app.command()\ndef go() -> None: pass\n"
+        "@app.command()\ndef stop() -> None: pass\n"
+    ),
     "chatty": (
         "import sys, typer\nfrom typer_telemetry import Telemetry\n"
         "print('loading plugins...')\nprint('warning: old config', file=sys.stderr)\n"
@@ -58,6 +73,7 @@ BAD_TARGETS = [
     ("two", "holds 2 Telemetry objects (one, other)"),
     ("running:telemetry", "exited"),
     ("named_group_tool:telemetry", "mounted a second time"),
+    ("failing_group:telemetry", "telemetry: plugin broken"),
 ]
 
 
@@ -88,7 +104,7 @@ def test_a_target_that_cannot_be_described_is_one_line_and_exit_2(
         fault=(
             "`python -m typer_telemetry docs|schema` given a target it cannot describe (no module,"
             " no attribute, not a Telemetry object, an import that raises or exits or runs the"
-            " app, no app instrumented, two Telemetry objects, a clash of the group's name)"
+            " app, no app instrumented, two Telemetry objects, a clash of the group's name, a group whose get_command raises)"
         ),
         cases=len(BAD_TARGETS),
         outcome="one line on stderr naming the problem, exit code 2, no traceback; nothing recorded",
