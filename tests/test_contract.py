@@ -489,3 +489,27 @@ def test_a_custom_back_end_is_named_by_its_class() -> None:
 
 def test_the_instrumented_marker_is_the_one_instrument_sets() -> None:
     assert _contract.INSTRUMENTED_BY == _INSTRUMENTED_BY
+
+
+def test_a_group_that_contains_itself_is_refused_rather_than_walked_forever() -> None:
+    from typer.core import TyperGroup
+
+    class Mirror(TyperGroup):
+        def list_commands(self, ctx: Any) -> list[str]:
+            return ["a", "b", "c"]
+
+        def get_command(self, ctx: Any, name: str) -> Any:
+            return Mirror(name=name)  # a new group each time: 3 ** depth paths
+
+    app = typer.Typer(cls=Mirror)
+
+    @app.command()
+    def one() -> None: ...
+
+    @app.command()
+    def two() -> None: ...
+
+    telemetry = Telemetry("mirror", version="1.0")
+    telemetry.instrument(app, mount=False)
+    with pytest.raises(ValueError, match="does a group list itself"):
+        tool_schema(telemetry)

@@ -47,6 +47,9 @@ INSTRUMENTED_BY = "_typer_telemetry_instrumented_by"
 # stops a little further down, past anything a real tool builds.
 _MAX_WALK_DEPTH = MAX_COMMAND_DEPTH + 4
 DIFF_LINES = 40
+# A group that lists itself among its commands would be walked without end:
+# past this many paths the contract is refused (no real tool comes near it).
+MAX_PATHS = 10_000
 
 
 class NoCommands(ValueError):
@@ -123,6 +126,10 @@ def _walk(
     found: list[dict[str, Any]],
     dropped: list[str],
 ) -> None:
+    if len(found) + len(dropped) >= MAX_PATHS:
+        raise ValueError(
+            f"more than {MAX_PATHS} command paths: does a group list itself among its commands?"
+        )
     help_names = set(context.help_option_names or ())
     own = _recordable_flags(command, help_names)
     flags = sorted(set(inherited) | set(own))
