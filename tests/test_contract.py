@@ -513,3 +513,23 @@ def test_a_group_that_contains_itself_is_refused_rather_than_walked_forever() ->
     telemetry.instrument(app, mount=False)
     with pytest.raises(ValueError, match="does a group list itself"):
         tool_schema(telemetry)
+
+
+def test_docs_is_utf_8_with_plain_newlines_whatever_the_console_encoding(home: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "typer_telemetry", "docs", "contract_tool:telemetry"],
+        env=clean_environment(home, {"PYTHONIOENCODING": "ascii"}),
+        capture_output=True,
+        cwd=TOOLS,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "`grüße`".encode() in result.stdout
+    assert b"\r" not in result.stdout
+
+
+def test_a_copy_checked_out_with_windows_line_endings_is_current(tmp_path: Path) -> None:
+    module = load_tool_module("contract_tool")
+    written = tmp_path / "TELEMETRY.md"
+    written.write_bytes(telemetry_md(module.telemetry).replace("\n", "\r\n").encode())
+    assert check_telemetry_md(module.telemetry, written) is None

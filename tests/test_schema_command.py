@@ -139,3 +139,12 @@ def test_a_clash_that_fails_every_run_fails_the_contract_in_one_line(home: Path)
     assert "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1
     assert "mounted a second time" in result.stderr
+
+
+def test_a_console_that_cannot_show_a_name_gets_an_escape_not_a_traceback(
+    contract_tool: Tool,
+) -> None:
+    result = contract_tool.run("telemetry", "schema", env={"PYTHONIOENCODING": "ascii"})
+    assert result.returncode == 0, result.stderr
+    assert "--na\\xefve" in result.stdout
+    assert "gr\\xfc\\xdfe" in result.stdout

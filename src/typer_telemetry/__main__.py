@@ -47,6 +47,18 @@ def _fail(message: str, code: int = BAD_TARGET) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _write(text: str) -> None:
+    """`text` on stdout as UTF-8 with plain newlines, whatever the platform's console encoding:
+    the generated file is then the same bytes on every system."""
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:
+        sys.stdout.write(text)
+        return
+    sys.stdout.flush()
+    buffer.write(text.encode("utf-8"))
+    buffer.flush()
+
+
 def _one_line(error: BaseException) -> str:
     """An error as one line: its message's first line, else its class."""
     text = str(error).strip()
@@ -89,7 +101,7 @@ def docs(
 
     telemetry = _loaded(target)
     if check is None:
-        sys.stdout.write(_described(telemetry_md, telemetry))
+        _write(_described(telemetry_md, telemetry))
         return
     try:
         problem = check_telemetry_md(telemetry, check)
@@ -117,12 +129,12 @@ def schema(
     except Exception as error:
         _fail(f"cannot describe {telemetry.settings.name}'s telemetry: {_one_line(error)}")
     if as_json:
-        sys.stdout.write(schema_json(document))
+        _write(schema_json(document))
         return
     import shutil
 
     width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 80
-    sys.stdout.write("\n".join(schema_lines(document, width)) + "\n")
+    _write("\n".join(schema_lines(document, width)) + "\n")
 
 
 if __name__ == "__main__":

@@ -339,8 +339,15 @@ def _print_schema(schema: dict[str, Any]) -> None:
     from ._contract import schema_lines
 
     console = Console(highlight=False)
+    # Names outside the allowlist may be any text: on a console that cannot
+    # show a character, it is written as an escape rather than fail the command.
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
     for line in schema_lines(schema, max(console.width, 20)):
-        console.print(line, markup=False, emoji=False, soft_wrap=True)
+        try:
+            shown = line.encode(encoding, "backslashreplace").decode(encoding)
+        except LookupError:
+            shown = line.encode("ascii", "backslashreplace").decode("ascii")
+        console.print(shown, markup=False, emoji=False, soft_wrap=True)
 
 
 def commands_app(
