@@ -140,3 +140,39 @@ def test_what_the_module_prints_as_it_loads_never_reaches_the_document(
             " document alone"
         ),
     )
+
+
+def test_a_console_that_cannot_encode_a_name_never_breaks_the_contract(
+    home: Path, reliability: object
+) -> None:
+    """Names outside the allowlist (`grüße`, `--naïve`) on an ASCII console or a redirected one."""
+    environment = clean_environment(home, {"PYTHONIOENCODING": "ascii"})
+    generated = subprocess.run(
+        [sys.executable, "-m", "typer_telemetry", "docs", "contract_tool:telemetry"],
+        env=environment,
+        capture_output=True,
+        cwd=TOOLS,
+        timeout=60,
+    )
+    assert generated.returncode == 0, generated.stderr
+    assert "| `ingest` |".encode() in generated.stdout
+    assert "`grüße`".encode() in generated.stdout  # UTF-8, whatever the console
+    shown = subprocess.run(
+        [sys.executable, str(TOOLS / "contract_tool.py"), "telemetry", "schema"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        cwd=home,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "gr\\xfc\\xdfe" in shown.stdout
+    reliability.record(  # type: ignore[attr-defined]
+        area="Contract",
+        fault="a console whose encoding cannot show a command or option name outside the allowlist",
+        cases=2,
+        outcome=(
+            "`python -m typer_telemetry docs` writes UTF-8 with plain newlines (the same file on"
+            " every system); `telemetry schema` shows the character as an escape; exit code 0"
+        ),
+    )
