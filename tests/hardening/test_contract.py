@@ -155,7 +155,7 @@ def test_a_console_that_cannot_encode_a_name_never_breaks_the_contract(
         timeout=60,
     )
     assert generated.returncode == 0, generated.stderr
-    assert "| `ingest` |".encode() in generated.stdout
+    assert b"| `ingest` |" in generated.stdout
     assert "`grüße`".encode() in generated.stdout  # UTF-8, whatever the console
     shown = subprocess.run(
         [sys.executable, str(TOOLS / "contract_tool.py"), "telemetry", "schema"],
