@@ -1,4 +1,4 @@
-"""The `telemetry` command group: status, enable, disable, reset."""
+"""The `telemetry` command group: status, enable, disable, reset, schema."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from ._status import status_report
 DELETION_TIMEOUT_SECONDS = 3.0
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ._settings import Settings
 
 
@@ -331,9 +333,58 @@ def _report_incomplete_disable(settings: Settings, incomplete: DisableIncomplete
     raise typer.Exit(1)
 
 
-def commands_app(settings: Settings) -> typer.Typer:
-    """The status, enable, disable and reset commands, made when the group is invoked."""
+def _print_schema(schema: dict[str, Any]) -> None:
+    """The tool's contract for a person, never wider than the terminal, nothing cut when piped."""
+    from rich.console import Console
+
+    from ._contract import schema_lines
+
+    console = Console(highlight=False)
+    # Names outside the allowlist may be any text: on a console that cannot
+    # show a character, it is written as an escape rather than fail the command.
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    for line in schema_lines(schema, max(console.width, 20)):
+        try:
+            shown = line.encode(encoding, "backslashreplace").decode(encoding)
+        except LookupError:
+            shown = line.encode("ascii", "backslashreplace").decode("ascii")
+        console.print(shown, markup=False, emoji=False, soft_wrap=True)
+
+
+def commands_app(
+    settings: Settings, describe: Callable[[], dict[str, Any]] | None = None
+) -> typer.Typer:
+    """The status, enable, disable, reset and schema commands, made when the group is invoked.
+
+    `describe` gives the tool's contract (`_contract.tool_schema` of its
+    Telemetry object, which this group cannot see); without it there is no
+    `schema` command.
+    """
     app = typer.Typer(add_completion=False)
+
+    if describe is not None:
+        contract = describe
+
+        @app.command()
+        def schema(
+            as_json: Annotated[
+                bool, typer.Option("--json", help="Print the machine-readable document.")
+            ] = False,
+        ) -> None:
+            """List every event and field this tool could ever send."""
+            try:
+                document = contract()
+            except Exception as error:  # never a traceback from the library
+                text = str(error).strip()
+                reason = text.splitlines()[0] if text else type(error).__name__
+                _warn(f"Could not describe {settings.name}'s telemetry: {reason}")
+                raise typer.Exit(1) from None
+            if as_json:
+                from ._contract import schema_json
+
+                sys.stdout.write(schema_json(document))
+            else:
+                _print_schema(document)
 
     @app.command()
     def status(

@@ -74,6 +74,8 @@ class Telemetry:
             )
         )
         self._events: dict[str, Event] = {}
+        # What `telemetry schema` prints: the group below sees only the mount.
+        self._mount.describe = self._describe
 
     @property
     def settings(self) -> Settings:
@@ -181,6 +183,12 @@ class Telemetry:
 
         self.settings = self.settings.replace(mcp_agent=agent_from_client_name(client_name))
 
+    def _describe(self) -> dict[str, Any]:
+        """This tool's contract (`_contract.tool_schema`): what `telemetry schema` prints."""
+        from ._contract import tool_schema
+
+        return tool_schema(self)
+
     # -- sending --------------------------------------------------------------
 
     def flush(self, timeout: float = 5.0) -> SendReport:
@@ -241,6 +249,8 @@ class Mount:
         self.command_bases: dict[type, type] = {}
         self._group_app: typer.Typer | None = None
         self._group_words_found = False
+        # The tool's contract, made on demand (set by the Telemetry object, which knows the events).
+        self.describe: Callable[[], dict[str, Any]] | None = None
 
     def group_app(self) -> typer.Typer:
         if self._group_app is None:
@@ -411,7 +421,9 @@ def _telemetry_group_app(mount: Mount) -> typer.Typer:
             if not self.commands:
                 from ._cli import commands_app  # the commands load only when used
 
-                self.commands.update(typer.main.get_group(commands_app(mount.settings)).commands)
+                self.commands.update(
+                    typer.main.get_group(commands_app(mount.settings, mount.describe)).commands
+                )
             return super().make_context(info_name, args, parent, **extra)
 
     setattr(TelemetryGroup, TELEMETRY_MARKER, True)
