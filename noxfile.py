@@ -33,9 +33,11 @@ TYPER_VERSIONS = ["0.12.5", "0.25.1", "latest"]
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The test suite (real processes, real files, real sockets on 127.0.0.1)."""
-    session.install(".[dev]")
+    session.install(".[dev]", "./examples/inventory")
     # tests/docs needs MkDocs: the docs session runs it.
     session.run("pytest", "-n", "2", "--ignore=tests/docs", *session.posargs)
+    # The example tool's own suite, as its author runs it: the plugin and nothing else.
+    session.run("pytest", "-p", "no:cacheprovider", "examples/inventory")
 
 
 @nox.session(python="3.12")

@@ -533,3 +533,31 @@ def test_a_copy_checked_out_with_windows_line_endings_is_current(tmp_path: Path)
     written = tmp_path / "TELEMETRY.md"
     written.write_bytes(telemetry_md(module.telemetry).replace("\n", "\r\n").encode())
     assert check_telemetry_md(module.telemetry, written) is None
+
+
+def _consent_rows(markdown: str) -> list[str]:
+    """The first cells of the consent table (under "## Turning it off"), in order."""
+    section = markdown.split("## Turning it off", 1)[1].split("\n## ", 1)[0]
+    return [
+        line.split("|")[2].strip()
+        for line in section.splitlines()
+        if line.startswith("| ") and line.split("|")[1].strip().isdigit()
+    ]
+
+
+def test_a_tools_consent_table_has_the_rows_of_the_library_telemetry_md() -> None:
+    app = typer.Typer()
+
+    @app.command()
+    def hello() -> None: ...
+
+    telemetry = Telemetry("mytool", version="1.0")
+    telemetry.instrument(app)
+
+    generated = _consent_rows(telemetry_md(telemetry))
+    documented = _consent_rows((ROOT / "TELEMETRY.md").read_text(encoding="utf-8"))
+
+    assert len(generated) == len(documented) == 9
+    for tool_row, library_row in zip(generated, documented, strict=True):
+        variables = {word for word in library_row.split("`")[1::2] if "_" in word}
+        assert variables <= set(tool_row.split("`")[1::2]), (tool_row, library_row)

@@ -29,7 +29,9 @@ def test_telemetry_md_tables_match_the_schema() -> None:
         [sys.executable, str(ROOT / "tools" / "generate_telemetry_md.py"), "--check"],
         capture_output=True,
     )
-    assert check.returncode == 0, "TELEMETRY.md is out of date: run `python tools/generate_telemetry_md.py`"
+    assert check.returncode == 0, (
+        "TELEMETRY.md is out of date: run `python tools/generate_telemetry_md.py`"
+    )
 
 
 def test_every_field_is_documented_in_telemetry_md() -> None:

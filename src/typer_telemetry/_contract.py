@@ -468,15 +468,18 @@ def _consent_table(schema: dict[str, Any]) -> list[str]:
     return [
         "| # | what you do | effect |",
         "|---|---|---|",
-        f"| 1 | `export DO_NOT_TRACK=1` {values} | off, for every tool that honours it |",
-        f"| 2 | `export {disabled}=1` (same values) | off, for {tool} |",
-        f"| 3 | `export {switch}=0` (`0`, `false`, `off`, `no`) | off, for {tool} |",
-        f"| 4 | nothing: {tool}'s telemetry folders or files are not yours alone (owned by"
-        " another user, or writable by others) | off, whatever rows 5 to 8 say |",
-        f"| 5 | `export {switch}=1` (`1`, `true`, `on`, `yes`) | on, for {tool} |",
-        "| 6 | running in CI (`CI` or a CI provider's own variable is set) | off |",
-        f"| 7 | {stored} | your stored choice, off / on |",
-        f"| 8 | nothing | {tool}'s default: {default} |",
+        "| 1 | `TYPER_TELEMETRY_SANDBOX` is set (any value but empty): a test session's"
+        " sandbox, which typer-telemetry's pytest plugin sets while a tool's tests run"
+        " | off, for every tool that uses typer-telemetry; its files are kept in that folder |",
+        f"| 2 | `export DO_NOT_TRACK=1` {values} | off, for every tool that honours it |",
+        f"| 3 | `export {disabled}=1` (same values) | off, for {tool} |",
+        f"| 4 | `export {switch}=0` (`0`, `false`, `off`, `no`) | off, for {tool} |",
+        f"| 5 | nothing: {tool}'s telemetry folders or files are not yours alone (owned by"
+        " another user, or writable by others) | off, whatever rows 6 to 9 say |",
+        f"| 6 | `export {switch}=1` (`1`, `true`, `on`, `yes`) | on, for {tool} |",
+        "| 7 | running in CI (`CI` or a CI provider's own variable is set) | off |",
+        f"| 8 | {stored} | your stored choice, off / on |",
+        f"| 9 | nothing | {tool}'s default: {default} |",
     ]
 
 
@@ -765,9 +768,14 @@ def _regenerate(telemetry: Telemetry, file: Any) -> str:
 
 
 def target_of(telemetry: object) -> str | None:
-    """`module:attribute` of an imported module that holds `telemetry`, if one does."""
+    """`module:attribute` of an imported module that holds `telemetry`, if one does.
+
+    The tool's own module is preferred to a test module that imported the
+    object from it.
+    """
     import sys
 
+    found: list[str] = []
     for name, module in sorted(sys.modules.items()):
         if name == "__main__" or module is None:
             continue
@@ -775,10 +783,11 @@ def target_of(telemetry: object) -> str | None:
             members = list(vars(module).items())
         except TypeError:
             continue
-        for attribute, value in members:
-            if value is telemetry:
-                return f"{name}:{attribute}"
-    return None
+        found += [f"{name}:{attribute}" for attribute, value in members if value is telemetry]
+    found.sort(
+        key=lambda where: any(part.startswith(("test", "conftest")) for part in where.split("."))
+    )
+    return found[0] if found else None
 
 
 # -- `pkg.module:attribute` -------------------------------------------------------------

@@ -406,65 +406,16 @@ def _batch_from_json(document: Mapping[str, Any]) -> Batch:
 # -- the tool's TELEMETRY.md -------------------------------------------------------------
 
 
-def assert_telemetry_md_current(
-    telemetry: Telemetry, path: str | os.PathLike[str], *, target: str | None = None
-) -> None:
+def assert_telemetry_md_current(telemetry: Telemetry, path: str | os.PathLike[str]) -> None:
     """Fail, with a short diff, if the file at `path` is not the tool's generated TELEMETRY.md.
 
-    The message names the command that regenerates it; `target` is the
-    `module:attribute` of the Telemetry object in it (found among the
-    loaded modules when not given).
+    The message names the command that writes the file afresh
+    (`python -m typer_telemetry docs module:attribute > TELEMETRY.md`).
     """
-    import importlib
+    # Loaded here: the generator loads the schema's tables, which a test
+    # session that never calls this must not pay for.
+    from ._contract import check_telemetry_md
 
-    # Imported by name here: the generator loads the schema's tables, which a
-    # test session that never calls this must not pay for.
-    contract: Any = importlib.import_module("typer_telemetry._contract")
-    expected: str = contract.telemetry_md(telemetry)
-    file = Path(path)
-    try:
-        actual = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        actual = ""
-    if actual == expected:
-        return
-    import difflib
-
-    diff = list(
-        difflib.unified_diff(
-            actual.splitlines(keepends=True),
-            expected.splitlines(keepends=True),
-            fromfile=str(file),
-            tofile="generated",
-            n=1,
-        )
-    )
-    shown = "".join(diff[:60]) + (f"... ({len(diff) - 60} more lines)\n" if len(diff) > 60 else "")
-    where = target or _attribute_holding(telemetry) or "<module>:<attribute>"
-    pytest.fail(
-        f"{file} is not the tool's current TELEMETRY.md"
-        f"{' (the file is missing)' if not file.exists() else ''}:\n{shown}\n"
-        f"Regenerate it: python -m typer_telemetry docs {where} > {file}",
-        pytrace=False,
-    )
-
-
-def _attribute_holding(value: object) -> str | None:
-    """`module:attribute` of a loaded module that holds `value`, for the message.
-
-    The tool's own module is preferred to a test module that imported the
-    object from it.
-    """
-    found: list[str] = []
-    for name, module in list(sys.modules.items()):
-        if name == "__main__" or module is None:
-            continue
-        try:
-            attributes = list(vars(module).items())
-        except TypeError:
-            continue
-        found += [f"{name}:{attribute}" for attribute, held in attributes if held is value]
-    found.sort(
-        key=lambda where: any(part.startswith(("test", "conftest")) for part in where.split("."))
-    )
-    return found[0] if found else None
+    problem = check_telemetry_md(telemetry, path)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)

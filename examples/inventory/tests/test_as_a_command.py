@@ -8,13 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from inventory import cli
 
 INVENTORY = shutil.which("inventory", path=str(Path(sys.executable).parent)) or "inventory"
 
 
-def run(*args: str, env: dict[str, str] | None = None, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, env: dict[str, str] | None = None, cwd: Path
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [INVENTORY, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
     )

@@ -11,9 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from inventory import cli
+from typer.testing import CliRunner
 
 runner = CliRunner()
 
@@ -64,7 +63,9 @@ def test_an_unknown_format_is_recorded_as_other_never_as_typed(
 def test_options_are_recorded_by_name_never_by_value(workdir: Path, telemetry_capture) -> None:
     capture = telemetry_capture(cli.telemetry)
 
-    runner.invoke(cli.app, ["--store", "s.csv", "stock", "adjust", "A-1", "5", "--reason", "audit 7"])
+    runner.invoke(
+        cli.app, ["--store", "s.csv", "stock", "adjust", "A-1", "5", "--reason", "audit 7"]
+    )
 
     (command,) = capture.records("command")
     assert dict(command.properties) == {

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from typer_telemetry.testing import assert_telemetry_md_current
-
 from inventory import cli
+
+from typer_telemetry.testing import assert_telemetry_md_current
 
 
 def test_telemetry_md_is_current() -> None:

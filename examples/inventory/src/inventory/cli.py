@@ -82,10 +82,7 @@ def read_delivery(source: Path) -> list[tuple[str, int]]:
         text = source.read_text(encoding="utf-8")
     except OSError as error:
         raise PreflightError(f"{source}: {error.strerror}") from None
-    if source.suffix == ".json":
-        rows = json.loads(text)
-    else:
-        rows = list(csv.DictReader(text.splitlines()))
+    rows = json.loads(text) if source.suffix == ".json" else list(csv.DictReader(text.splitlines()))
     if not isinstance(rows, list) or any(
         not isinstance(row, dict) or set(FIELDS) - set(row) for row in rows
     ):
@@ -147,7 +144,9 @@ def adjust(
 @app.command()
 @telemetry.long_running
 def sync(
-    once: Annotated[bool, typer.Option("--once/--watch", help="Push once, or until stdin ends.")] = True,
+    once: Annotated[
+        bool, typer.Option("--once/--watch", help="Push once, or until stdin ends.")
+    ] = True,
 ) -> None:
     """Push the stock list to the warehouse (long-running: pending telemetry goes out meanwhile)."""
     typer.echo(f"pushed {len(read_stock())} items")
