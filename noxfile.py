@@ -112,7 +112,8 @@ def docs(session: nox.Session) -> None:
     tools/generate_telemetry_md.py` rewrites them). `mkdocs serve` shows the
     site while you write it.
     """
-    session.install(".[docs]")
+    # The example tool package too: the README's and testing guide's examples import it.
+    session.install(".[docs]", "./examples/inventory")
     session.run("python", "tools/generate_telemetry_md.py", "--check")
     site = Path(session.create_tmp()).resolve() / "site"
     session.run("mkdocs", "build", "--strict", "-d", str(site), env={"NO_MKDOCS_2_WARNING": "1"})
