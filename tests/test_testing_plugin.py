@@ -459,3 +459,32 @@ def test_a_long_running_subprocess_sends_into_the_captures_mock_back_end(
     assert batch.envelope.tool == "inventory"
     # The sync itself is today's: still pending, in the same home.
     assert [record.property("command") for record in capture.records()] == ["sync"]
+
+
+# -- the tool's TELEMETRY.md ----------------------------------------------------------------
+
+
+def test_a_current_telemetry_md_passes_and_a_stale_one_fails_with_the_diff_and_the_fix(
+    tmp_path: Path,
+) -> None:
+    from typer_telemetry._contract import telemetry_md
+    from typer_telemetry.testing import assert_telemetry_md_current
+
+    current = tmp_path / "TELEMETRY.md"
+    current.write_text(telemetry_md(cli.telemetry), encoding="utf-8")
+    assert_telemetry_md_current(cli.telemetry, current)
+
+    stale = tmp_path / "STALE.md"
+    stale.write_text(
+        current.read_text(encoding="utf-8").replace("| `count` |", "| `count-old` |"),
+        encoding="utf-8",
+    )
+    with pytest.raises(pytest.fail.Exception) as failure:
+        assert_telemetry_md_current(cli.telemetry, stale)
+    message = str(failure.value)
+    assert "-| `count-old` |" in message
+    assert "+| `count` |" in message
+    assert f"python -m typer_telemetry docs capture_tool:telemetry > {stale}" in message
+
+    with pytest.raises(pytest.fail.Exception, match="does not exist"):
+        assert_telemetry_md_current(cli.telemetry, tmp_path / "missing.md")

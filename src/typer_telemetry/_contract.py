@@ -685,7 +685,10 @@ def render_markdown(schema: dict[str, Any]) -> str:
         "statistics (at most 256 different records a day). The records and the envelope",
         "sent with them look exactly like this:",
         "",
-        field_tables_markdown().rstrip("\n"),
+        # The library's tables point at its own docs/ folder, which a tool's copy lacks.
+        field_tables_markdown()
+        .rstrip("\n")
+        .replace("docs/signals.md", "typer-telemetry's signals page (docs/signals.md)"),
         "",
         "## What is never recorded",
         "",
