@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -117,7 +117,7 @@ def serve(
     )
 
 
-def _log_config() -> dict[str, object]:
+def _log_config() -> dict[str, Any]:
     """uvicorn's logging, plus the collector's own lines (deletions, store failures) on stderr."""
     from uvicorn.config import LOGGING_CONFIG
 
