@@ -28,6 +28,12 @@ from pathlib import Path
 
 import pytest
 
+# docs/reliability.md's rows, as the hardening suite reports them (`reliability.record`).
+from tests.hardening.conftest import (  # noqa: F401  (a fixture and the hook it needs)
+    pytest_runtest_makereport,
+    reliability,
+)
+
 NOBODY = 65534
 _databases = itertools.count()
 

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from tests.collector.batches import batch, command_record, event_record, install_id, yesterday
 from tests.collector.conftest import Collector, stored_rows
 from tests.collector.test_answers import inventory_schema  # noqa: F401  (a fixture)
+from tests.hardening.conftest import Reliability, cases
 
 ALLOWED_STATUSES = {200, 400, 411, 413, 415, 429}
 SIGNALS = {"runner", "agent", "project_id", "sample_rate"}
@@ -134,7 +135,7 @@ def hostile_collector(
 
 
 SETTINGS = settings(
-    max_examples=300,
+    max_examples=cases(300, 3000),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -162,7 +163,7 @@ def post_hostile(collector: Collector, body: bytes, compress: str, path: str) ->
 
 
 def test_hostile_bodies_never_make_a_500_nor_store_a_field_outside_the_schema(
-    hostile_collector: Collector,
+    hostile_collector: Collector, reliability: Reliability
 ) -> None:
     import sqlite3
 
@@ -192,3 +193,11 @@ def test_hostile_bodies_never_make_a_500_nor_store_a_field_outside_the_schema(
     log = hostile_collector.log.read_text()
     assert "Traceback" not in log
     assert "unexpected" not in log
+    reliability.record(
+        "Collector",
+        "malformed, oversized, deeply nested, wrong-typed, extra-field and gzip-bomb bodies"
+        " posted to the collector",
+        cases(300, 3000),
+        "answered 400/411/413/415 as JSON, never 500; extra fields dropped, nothing outside"
+        " the schema stored",
+    )

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from tests.collector.batches import batch, command_record, deletion, encoded, install_id, yesterday
-from tests.collector.conftest import Answer, Collector, stored_batches, stored_rows
+from tests.collector.conftest import Answer, Collector, Postgres, stored_batches, stored_rows
+from tests.hardening.conftest import Reliability
+
+
+def kind(database: str) -> str:
+    return "SQLite" if database.startswith("sqlite") else "PostgreSQL"
 
 
 def send(collector: Collector, document: dict[str, object], compress: bool = False) -> Answer:
@@ -20,7 +26,7 @@ def send(collector: Collector, document: dict[str, object], compress: bool = Fal
 
 
 def test_a_batch_sent_many_times_to_both_replicas_at_once_is_stored_once(
-    replicas: tuple[Collector, Collector], database: str
+    replicas: tuple[Collector, Collector], database: str, reliability: Reliability
 ) -> None:
     document = batch(install_id(), [command_record(yesterday()), command_record(yesterday(), "ls")])
     with ThreadPoolExecutor(8) as pool:
@@ -30,10 +36,17 @@ def test_a_batch_sent_many_times_to_both_replicas_at_once_is_stored_once(
     assert {(answer.status, answer.body) for answer in answers} == {(200, b'{"accepted":true}')}
     assert len(stored_rows(database)) == 2
     assert stored_batches(database) == 1
+    reliability.record(
+        "Collector",
+        f"one batch sent 16 times at once to two collector replicas on one {kind(database)}"
+        " database",
+        16,
+        "every copy acknowledged, the batch stored once",
+    )
 
 
 def test_the_rate_per_install_holds_across_replicas_under_concurrent_clients(
-    replicas: tuple[Collector, Collector], database: str
+    replicas: tuple[Collector, Collector], database: str, reliability: Reliability
 ) -> None:
     busy, quiet = install_id(), install_id()
     documents = [batch(busy, [command_record(yesterday())]) for _ in range(12)]
@@ -57,6 +70,13 @@ def test_the_rate_per_install_holds_across_replicas_under_concurrent_clients(
     assert stored_batches(database) == 5
     # Another install is not held back by the first one's rate.
     assert send(replicas[1], batch(quiet, [command_record(yesterday())])).status == 200
+    reliability.record(
+        "Collector",
+        f"12 batches of one install at once to two replicas on one {kind(database)} database,"
+        " over its rate of 5 an hour",
+        12,
+        "exactly 5 stored, the rest answered 429 with Retry-After (the client keeps them)",
+    )
 
 
 def test_a_deletion_request_removes_every_row_of_that_install_and_no_other(
@@ -80,3 +100,36 @@ def test_a_deletion_request_removes_every_row_of_that_install_and_no_other(
     log = replicas[0].log.read_text()
     assert "deletion request carried out: 2 records removed" in log
     assert leaving not in log
+
+
+def test_a_database_that_is_gone_is_answered_503_with_retry_after_never_acknowledged(
+    tmp_path: Path, postgres: Postgres, reliability: Reliability
+) -> None:
+    import psycopg
+
+    database = postgres.new_database()
+    collector = Collector(database, tmp_path).start()
+    try:
+        document = batch(install_id(), [command_record(yesterday())])
+        name = database.rsplit("/", 1)[1]
+        with psycopg.connect(postgres.url(), autocommit=True) as connection:
+            connection.execute(f"DROP DATABASE {name} WITH (FORCE)".encode())
+        answer = send(collector, document)
+        assert answer.status == 503
+        assert answer.headers["retry-after"] == "60"
+        assert answer.json() == {
+            "accepted": False,
+            "error": "the collector cannot store batches now",
+        }
+        body, headers = deletion(install_id())
+        assert collector.post("/v1/deletions", body, headers).status == 503
+    finally:
+        collector.stop()
+    assert "Traceback" not in collector.log.read_text()
+    reliability.record(
+        "Collector",
+        "the collector's PostgreSQL database dropped while it runs",
+        2,
+        "batches and deletions answered 503 with Retry-After: 60, never acknowledged",
+        lost="nothing (the client keeps the day and sends it again)",
+    )
