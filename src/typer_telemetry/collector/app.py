@@ -127,7 +127,7 @@ def _document(body: bytes) -> object:
 def create_app(
     store: Store | str,
     *,
-    schemas: Iterable[ToolSchema | Path] = (),
+    schemas: Iterable[ToolSchema | Path | str] = (),
     prefix: str = "/v1",
     rate_limit: RateLimit | None = None,
     forwarder: Forwarder | None = None,
@@ -137,10 +137,12 @@ def create_app(
     """The collector as an ASGI app; `store` a Store, or a URL opened when the app starts.
 
     `schemas` are tools' published contracts (`ToolSchema`, or paths of
-    `telemetry schema --json` files), one per tool.
+    `telemetry schema --json` files), one per tool. The access log of the
+    server that runs it should be off: its lines carry the client's address.
     """
     by_tool = schemas_by_tool(
-        schema if isinstance(schema, ToolSchema) else ToolSchema.load(schema) for schema in schemas
+        schema if isinstance(schema, ToolSchema) else ToolSchema.load(Path(schema))
+        for schema in schemas
     )
     limit = rate_limit or RateLimit()
     prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
@@ -185,7 +187,10 @@ def create_app(
                 {"Retry-After": str(outcome.retry_after)},
             )
         if outcome.status == "stored" and forwarder is not None:
-            forwarder.enqueue(batch.batch())
+            try:
+                await run_in_threadpool(forwarder.enqueue, batch.batch())
+            except Exception as error:  # stored all the same: the client must not send it again
+                log.error("cannot queue a batch for forwarding: %s", type(error).__name__)
         return JSONResponse({"accepted": True})
 
     async def deletions(request: Request) -> Response:
