@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,12 @@ COMMAND = str(Path(sys.executable).parent / "typer-telemetry-collector")
 
 def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [COMMAND, *args], env=clean_environment(home), capture_output=True, text=True, cwd=home
+        [COMMAND, *args],
+        env=clean_environment(home),
+        capture_output=True,
+        text=True,
+        cwd=home,
+        timeout=60,
     )
 
 
@@ -59,3 +65,18 @@ def test_serve_refuses_a_schema_file_that_is_not_a_tools_contract(tmp_path: Path
     served = run(tmp_path, "serve", "--db", str(tmp_path / "t.sqlite"), "--schema", str(wrong))
     assert served.returncode == 2
     assert "not a tool's telemetry schema" in served.stderr
+
+
+def test_a_database_made_by_a_newer_collector_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "telemetry.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE collector_meta (name TEXT PRIMARY KEY, value TEXT)")
+        connection.execute("INSERT INTO collector_meta VALUES ('schema_version', '99')")
+    for command in (["serve", "--db", str(path)], ["forget", install_id(), "--db", str(path)]):
+        refused = run(tmp_path, *command)
+        assert refused.returncode == 2, refused.stderr
+        assert "made by a newer collector" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    with sqlite3.connect(path) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    assert "records" not in tables

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,6 +20,9 @@ from typer_telemetry import Telemetry
 from typer_telemetry._version import __version__
 
 from .rows import RateLimit
+
+if TYPE_CHECKING:
+    from .store import Store
 
 app = typer.Typer(
     help="The reference collector for typer-telemetry: ingest, forget, report.",
@@ -136,7 +139,6 @@ def forget(
     db: Annotated[str, typer.Option("--db", help=DB_HELP)] = "telemetry.sqlite",
 ) -> None:
     """Remove every stored record of one install id (as its deletion request would)."""
-    from .store import open_store
     from .validation import Refused, check_deletion
 
     try:
@@ -145,7 +147,7 @@ def forget(
         )
     except Refused as error:
         raise typer.BadParameter(str(error), param_hint="INSTALL_ID") from None
-    store = open_store(db)
+    store = _opened(db)
     try:
         removed = store.forget(install_id)
     finally:
@@ -165,16 +167,26 @@ def report(
     """What the stored data says: commands, events, versions, platforms, durations."""
     from .._checks import is_day
     from .report import run_report  # type: ignore[import-not-found,unused-ignore]
-    from .store import open_store
 
     for name, day in (("--since", since), ("--until", until)):
         if day is not None and not is_day(day):
             raise typer.BadParameter("use YYYY-MM-DD", param_hint=name)
-    store = open_store(db)
+    store = _opened(db)
     try:
         run_report(store, tool=tool, since=since, until=until, as_json=as_json, html=html)
     finally:
         store.close()
+
+
+def _opened(db: str) -> Store:
+    """The store at `db`, or exit 2 saying why it cannot be opened (no traceback)."""
+    from .store import open_store
+
+    try:
+        return open_store(db)
+    except Exception as error:
+        typer.echo(f"typer-telemetry-collector: cannot open {db}: {error}", err=True)
+        raise typer.Exit(2) from None
 
 
 def main() -> None:

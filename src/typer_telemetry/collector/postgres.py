@@ -21,13 +21,19 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
-from .rows import IngestOutcome, RateLimit, ReportRow, retry_after
+from .rows import (
+    STORE_SCHEMA_VERSION,
+    IngestOutcome,
+    RateLimit,
+    ReportRow,
+    check_store_version,
+    retry_after,
+)
 from .sqlite import ROW_COLUMNS, TABLES, record_rows, report_filter, report_row
 
 if TYPE_CHECKING:
     from .validation import ValidBatch
 
-SCHEMA_VERSION = 1
 POOL_SIZE = 8
 CONNECT_TIMEOUT_SECONDS = 10
 # Any constant: the lock replicas take while creating the tables.
@@ -58,8 +64,12 @@ class PostgresStore:
             connection.execute(
                 "INSERT INTO collector_meta (name, value) VALUES ('schema_version', %s)"
                 " ON CONFLICT (name) DO NOTHING",
-                (str(SCHEMA_VERSION),),
+                (str(STORE_SCHEMA_VERSION),),
             )
+            found = connection.execute(
+                "SELECT value FROM collector_meta WHERE name = 'schema_version'"
+            ).fetchone()
+            check_store_version(found[0] if found else None)
 
     class _Borrowed:
         def __init__(self, store: PostgresStore) -> None:

@@ -13,6 +13,20 @@ from typing import Literal
 from .._records import properties_from_json
 
 PropertyValue = str | bool | float | tuple[str, ...]
+# The version of the stores' tables; a row in `collector_meta` says which one a database has.
+STORE_SCHEMA_VERSION = 1
+
+
+class NewerStore(ValueError):
+    """The database's tables were made by a newer collector: this one refuses to write them."""
+
+
+def check_store_version(found: object) -> None:
+    if found is not None and str(found).isdigit() and int(str(found)) > STORE_SCHEMA_VERSION:
+        raise NewerStore(
+            f"the database's tables are of version {found}, made by a newer collector"
+            f" (this one knows version {STORE_SCHEMA_VERSION}): upgrade typer-telemetry"
+        )
 
 
 @dataclass(frozen=True, slots=True)

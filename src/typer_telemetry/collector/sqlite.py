@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .rows import (
+    STORE_SCHEMA_VERSION,
     IngestOutcome,
     RateLimit,
     ReportRow,
     buckets_from_text,
     buckets_text,
+    check_store_version,
     properties_from_text,
     properties_text,
     retry_after,
@@ -28,7 +30,6 @@ if TYPE_CHECKING:
     from .validation import ValidBatch
 
 BUSY_TIMEOUT_SECONDS = 30.0
-SCHEMA_VERSION = 1
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS collector_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -156,8 +157,12 @@ class SQLiteStore:
                     connection.execute(statement)
             connection.execute(
                 "INSERT OR IGNORE INTO collector_meta (name, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
+                (str(STORE_SCHEMA_VERSION),),
             )
+            found = connection.execute(
+                "SELECT value FROM collector_meta WHERE name = 'schema_version'"
+            ).fetchone()
+            check_store_version(found[0])
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")

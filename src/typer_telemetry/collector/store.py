@@ -20,9 +20,6 @@ if TYPE_CHECKING:
 
 __all__ = ["IngestOutcome", "RateLimit", "ReportRow", "Store", "StoreUnavailable", "open_store"]
 
-# The version of the tables below; a row in `collector_meta` says which one a database has.
-STORE_SCHEMA_VERSION = 1
-
 
 class StoreUnavailable(RuntimeError):
     """The database cannot be reached or written now (answered 503: the client keeps its data)."""
