@@ -244,3 +244,17 @@ def test_neither_the_database_nor_the_log_holds_the_client_address(collector: Co
         )
         assert b"198.51.100.23" not in content, path
     assert len(stored_rows(collector.db)) == 3
+
+
+def test_the_api_is_served_under_the_prefix_given_and_nowhere_else(tmp_path: Path) -> None:
+    running = Collector(
+        f"sqlite:///{tmp_path / 'telemetry.sqlite'}", tmp_path, ("--prefix", "/ingest/v2/")
+    ).start()
+    try:
+        body, headers = encoded(batch(install_id(), [command_record(yesterday())]))
+        assert running.post("/v1/batches", body, headers).status == 404
+        answer = running.post("/ingest/v2/batches", body, headers)
+        assert (answer.status, answer.json()) == (200, {"accepted": True})
+    finally:
+        running.stop()
+    assert len(stored_rows(running.db)) == 1

@@ -104,6 +104,20 @@ def mutated(draw: st.DrawFn) -> bytes:
     return json.dumps(document).encode()
 
 
+@st.composite
+def with_extra_fields(draw: st.DrawFn) -> bytes:
+    """A valid batch with fields the format does not name, at any level: stored without them."""
+    document = valid_document()
+    records = document["records"]
+    targets = [document, document["envelope"], *records, *(r["properties"] for r in records)]
+    for _ in range(draw(st.integers(1, 4))):
+        target = draw(st.sampled_from(targets))
+        name = draw(st.text(min_size=1, max_size=12))
+        if name not in target:
+            target[name] = draw(json_values)
+    return json.dumps(document).encode()
+
+
 def nested(depth: int) -> bytes:
     return b"[" * depth + b"]" * depth
 
@@ -112,6 +126,7 @@ bodies = st.one_of(
     st.binary(max_size=2000),
     json_values.map(lambda value: json.dumps(value).encode()),
     mutated(),
+    with_extra_fields(),
     st.integers(10, 100_000).map(nested),
     st.integers(64 * 1024 - 200, 64 * 1024 + 200).map(
         lambda size: json.dumps(valid_document()).encode().ljust(size)
