@@ -138,9 +138,9 @@ def test_unknown_events_and_fields_are_dropped_and_the_rest_of_the_batch_kept(
             "rows": "10-100",
             "dry_run": False,
             "customer": "acme",  # not declared
-            "runner": "script",  # a signal: the library's check
         },
     )
+    command["properties"]["runner"] = "script"  # a signal inventory does not turn on
     undeclared_value = event_record(day, {"file_format": "xlsx", "rows": "<10"})
     undeclared_event = event_record(day, {"anything": "x"}, event="secret_event")
     document = batch(install_id(), [command, declared, undeclared_value, undeclared_event])
@@ -153,7 +153,7 @@ def test_unknown_events_and_fields_are_dropped_and_the_rest_of_the_batch_kept(
         ("command", {"command": "db migrate", "flags": ["--force"]}),
         (
             "ingest_completed",
-            {"dry_run": False, "file_format": "csv", "rows": "10-100", "runner": "script"},
+            {"dry_run": False, "file_format": "csv", "rows": "10-100"},
         ),
         ("ingest_completed", {"rows": "<10"}),
     ]
@@ -174,13 +174,18 @@ def test_wrong_types_and_values_outside_the_limits_refuse_the_whole_batch(
         {**command_record(day), "properties": []},
         event_record(day, {"rows": 12}),
         event_record(day, {"file_format": ["csv"]}),
-        event_record(day, {"runner": "robot"}),
+        {**command_record(day), "error_class": "not a class name"},
     ]
     for record in wrong:
         body, headers = encoded(batch(install_id(), [command_record(day), record]))
         answer = collector.post("/v1/batches", body, headers)
         assert answer.status == 400, record
         assert answer.json()["accepted"] is False  # type: ignore[index]
+    # A signal outside its list, from a tool whose signals the collector cannot know.
+    body, headers = encoded(
+        batch(install_id(), [event_record(day, {"runner": "robot"})], tool="unknown-tool")
+    )
+    assert collector.post("/v1/batches", body, headers).status == 400
     envelope = batch(install_id(), [command_record(day)])
     envelope["envelope"]["install_id"] = "not-a-uuid"
     body, headers = encoded(envelope)

@@ -7,8 +7,8 @@ the collector was given it. What is outside is handled in one of two ways
 (docs/collector.md, "What is checked"):
 
 - **dropped**, the rest kept: fields the format does not name (at the top,
-  in the envelope, in a record, in its properties), events the tool's
-  contract does not declare, a declared field's value the contract does not
+  in the envelope, in a record, in its properties), signals the tool's
+  contract does not turn on, events the tool's contract does not declare, a declared field's value the contract does not
   list, records of days outside the window (older than 400 days, or after
   tomorrow UTC);
 - **refused** (`Refused`, answered 400): what is not the format at all, a
@@ -68,6 +68,8 @@ class ToolSchema:
     tool: str
     # event name -> field name -> the values it may take
     events: Mapping[str, Mapping[str, frozenset[str | bool]]]
+    # The built-in signals' properties the tool adds to every record (its `added_properties`).
+    signals: frozenset[str] = frozenset(SIGNAL_PROPERTIES)
 
     @classmethod
     def from_json(cls, document: object) -> ToolSchema:
@@ -90,7 +92,10 @@ class ToolSchema:
                 ):
                     raise ValueError(f"field {field!r} of event {name!r} lists no values")
                 checked[name][field] = frozenset(values)
-        return cls(tool, checked)
+        added = document.get("added_properties", dict.fromkeys(SIGNAL_PROPERTIES))
+        if not isinstance(added, dict):
+            raise ValueError("the schema's added_properties is not an object")
+        return cls(tool, checked, frozenset(added) & frozenset(SIGNAL_PROPERTIES))
 
     @classmethod
     def load(cls, path: Path) -> ToolSchema:
@@ -208,7 +213,8 @@ def _record(values: dict[str, Any], schema: ToolSchema | None) -> Record | None:
                 raise Refused(f"property {name!r} of event {event!r} is not a string or boolean")
             if is_property_value(value):
                 own[name] = value
-    signals = {name: value for name, value in properties.items() if name in SIGNAL_PROPERTIES}
+    allowed = SIGNAL_PROPERTIES if schema is None else schema.signals
+    signals = {name: value for name, value in properties.items() if name in allowed}
     known["properties"] = {**own, **signals}
     try:
         return Record.from_json(known)
