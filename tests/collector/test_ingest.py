@@ -7,11 +7,22 @@ every row of one install and nothing else.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.collector.batches import batch, command_record, deletion, encoded, install_id, yesterday
+from tests.collector.batches import (
+    batch,
+    command_record,
+    deletion,
+    encoded,
+    event_record,
+    install_id,
+    yesterday,
+)
 from tests.collector.conftest import Answer, Collector, Postgres, stored_batches, stored_rows
 from tests.hardening.conftest import Reliability
 
@@ -133,3 +144,32 @@ def test_a_database_that_is_gone_is_answered_503_with_retry_after_never_acknowle
         "batches and deletions answered 503 with Retry-After: 60, never acknowledged",
         lost="nothing (the client keeps the day and sends it again)",
     )
+
+
+def test_a_schema_given_to_one_replica_holds_for_a_replica_started_without_it(
+    database: str, tmp_path: Path
+) -> None:
+    schema = tmp_path / "inventory.json"
+    printed = subprocess.run(
+        [sys.executable, "-m", "typer_telemetry", "schema", "inventory.cli:telemetry", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    schema.write_text(printed.stdout)
+    Collector(database, tmp_path, ("--schema", str(schema))).start().stop()
+    bare = Collector(database, tmp_path).start()
+    try:
+        records = [
+            command_record(yesterday()),
+            event_record(yesterday(), {"file_format": "csv", "customer": "acme"}),
+            event_record(yesterday(), {"file_format": "csv"}, event="undeclared_event"),
+        ]
+        assert send(bare, batch(install_id(), records)).status == 200
+    finally:
+        bare.stop()
+    stored = [(row[10], json.loads(str(row[11]))) for row in stored_rows(database)]
+    assert stored == [
+        ("command", {"command": "db migrate", "flags": ["--force"]}),
+        ("ingest_completed", {"file_format": "csv"}),
+    ]

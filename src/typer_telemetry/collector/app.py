@@ -137,7 +137,9 @@ def create_app(
     """The collector as an ASGI app; `store` a Store, or a URL opened when the app starts.
 
     `schemas` are tools' published contracts (`ToolSchema`, or paths of
-    `telemetry schema --json` files), one per tool. The access log of the
+    `telemetry schema --json` files), one per tool; for other tools, the
+    contracts registered in the store (`serve --schema` registers them) are
+    read when the app starts. The access log of the
     server that runs it should be off: its lines carry the client's address.
     """
     by_tool = schemas_by_tool(
@@ -223,10 +225,21 @@ def create_app(
         log.error("unexpected %s while answering", type(error).__name__)
         return _refused(500, "internal error")
 
+    def load_registered() -> None:
+        """The contracts registered in the store, for the tools not given here."""
+        for text in current_store().registered_schemas():
+            try:
+                schema = ToolSchema.from_json(json.loads(text))
+            except ValueError as error:
+                log.error("a registered schema cannot be read: %s", error)
+                continue
+            by_tool.setdefault(schema.tool, schema)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if isinstance(store, str):
             opened.append(await run_in_threadpool(open_store, store))
+        await run_in_threadpool(load_registered)
         if forwarder is not None:
             forwarder.start()
         try:

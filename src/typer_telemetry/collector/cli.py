@@ -90,8 +90,14 @@ def serve(
         )
     schemas = [path.resolve() for path in schema or ()]
     try:
-        schemas_by_tool(ToolSchema.load(path) for path in schemas)
-        open_store(db).close()  # the tables, made once before any worker starts
+        read = [ToolSchema.read(path) for path in schemas]
+        schemas_by_tool(contract for contract, _text in read)
+        store = open_store(db)  # the tables, made once before any worker starts
+        try:
+            for contract, text in read:  # for every replica, also those started without them
+                store.register_schema(contract.tool, text)
+        finally:
+            store.close()
     except Exception as error:
         typer.echo(f"typer-telemetry-collector: {error}", err=True)
         raise typer.Exit(2) from None

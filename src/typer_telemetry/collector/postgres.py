@@ -159,6 +159,19 @@ class PostgresStore:
             connection.execute("DELETE FROM batches WHERE install_id = %s", (install_id,))
         return int(removed)
 
+    def register_schema(self, tool: str, document: str) -> None:
+        with self._borrowed() as connection:
+            connection.execute(
+                "INSERT INTO tool_schemas (tool, document) VALUES (%s, %s)"
+                " ON CONFLICT (tool) DO UPDATE SET document = excluded.document",
+                (tool, document),
+            )
+
+    def registered_schemas(self) -> list[str]:
+        with self._borrowed() as connection:
+            rows = connection.execute("SELECT document FROM tool_schemas ORDER BY tool")
+            return [str(row[0]) for row in rows]
+
     def report_rows(
         self, *, tool: str | None = None, since: str | None = None, until: str | None = None
     ) -> Iterator[ReportRow]:

@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_by_tool_day ON records (tool, day);
 CREATE INDEX IF NOT EXISTS records_by_install ON records (install_id);
+CREATE TABLE IF NOT EXISTS tool_schemas (tool TEXT PRIMARY KEY, document TEXT NOT NULL);
 """
 
 ROW_COLUMNS = (
@@ -236,6 +237,24 @@ class SQLiteStore:
             connection.execute("ROLLBACK")
             raise
         return int(removed)
+
+    def register_schema(self, tool: str, document: str) -> None:
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.execute(
+                "INSERT INTO tool_schemas (tool, document) VALUES (?, ?)"
+                " ON CONFLICT (tool) DO UPDATE SET document = excluded.document",
+                (tool, document),
+            )
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+
+    def registered_schemas(self) -> list[str]:
+        rows = self._connection().execute("SELECT document FROM tool_schemas ORDER BY tool")
+        return [str(row[0]) for row in rows]
 
     def report_rows(
         self, *, tool: str | None = None, since: str | None = None, until: str | None = None

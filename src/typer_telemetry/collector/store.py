@@ -32,6 +32,12 @@ class Store(Protocol):
     def forget(self, install_id: str) -> int:
         """Remove every row of `install_id` in one transaction; how many records were removed."""
 
+    def register_schema(self, tool: str, document: str) -> None:
+        """Keep a tool's published contract (JSON text) for every replica; replaces the tool's last."""
+
+    def registered_schemas(self) -> list[str]:
+        """The contracts registered, one JSON text per tool."""
+
     def report_rows(
         self, *, tool: str | None = None, since: str | None = None, until: str | None = None
     ) -> Iterator[ReportRow]:

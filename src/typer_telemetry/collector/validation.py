@@ -99,8 +99,14 @@ class ToolSchema:
 
     @classmethod
     def load(cls, path: Path) -> ToolSchema:
+        return cls.read(path)[0]
+
+    @classmethod
+    def read(cls, path: Path) -> tuple[ToolSchema, str]:
+        """The schema in the file at `path`, and the file's text (to register it in a store)."""
         try:
-            return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
+            text = path.read_text(encoding="utf-8")
+            return cls.from_json(json.loads(text)), text
         except (OSError, ValueError) as error:
             raise ValueError(f"{path}: {error}") from None
 
