@@ -8,7 +8,7 @@ from pathlib import Path
 import nox
 
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["tests", "lint", "typecheck", "compat", "docs"]
+nox.options.sessions = ["tests", "lint", "typecheck", "compat", "docs", "collector"]
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 
@@ -35,7 +35,9 @@ def tests(session: nox.Session) -> None:
     """The test suite (real processes, real files, real sockets on 127.0.0.1)."""
     session.install(".[dev]", "./examples/inventory")
     # tests/docs needs MkDocs: the docs session runs it.
-    session.run("pytest", "-n", "2", "--ignore=tests/docs", *session.posargs)
+    session.run(
+        "pytest", "-n", "2", "--ignore=tests/docs", "--ignore=tests/collector", *session.posargs
+    )
     # The example tool's own suite, as its author runs it: the plugin and nothing else.
     session.run("pytest", "-p", "no:cacheprovider", "examples/inventory")
 
@@ -55,7 +57,27 @@ def compat(session: nox.Session, typer: str) -> None:
         session.install(f"typer=={typer}")
     session.run("python", "-c", "import typer; print('typer', typer.__version__)")
     # The hardening suite runs in `tests` on every Python; here the hook meets each Typer.
-    session.run("pytest", "-n", "2", "-m", "not hardening", "--ignore=tests/docs", *session.posargs)
+    session.run(
+        "pytest",
+        "-n",
+        "2",
+        "-m",
+        "not hardening",
+        "--ignore=tests/docs",
+        "--ignore=tests/collector",
+        *session.posargs,
+    )
+
+
+@nox.session(python="3.12")
+def collector(session: nox.Session) -> None:
+    """The reference collector: real servers, SQLite and PostgreSQL (docs/collector.md).
+
+    PostgreSQL's server binaries must be installed (`initdb`, `pg_ctl` on PATH
+    or in /usr/lib/postgresql/*/bin): the tests fail, never skip, without them.
+    """
+    session.install(".[dev,collector]", "./examples/inventory")
+    session.run("pytest", "-n", "2", "tests/collector", *session.posargs)
 
 
 @nox.session(python="3.12")

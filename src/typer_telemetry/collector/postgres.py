@@ -1,0 +1,197 @@
+"""The PostgreSQL store: one database shared by several collector replicas.
+
+Each ingest is one transaction that first takes a transaction-scoped advisory
+lock on the install id (`pg_advisory_xact_lock`), so two replicas storing
+batches of one install at once take turns: the duplicate check and the rate
+count then see every batch committed before. The idempotency key is also the
+primary key of `batches`, so a key is stored once whatever happens. Tables
+are created on start under a session advisory lock (replicas starting
+together do not race on `CREATE TABLE IF NOT EXISTS`).
+
+Connections come from a small pool of plain psycopg 3 connections: Starlette
+runs the store's calls in its thread pool, one connection per call at a time.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import psycopg
+
+from .rows import (
+    STORE_SCHEMA_VERSION,
+    IngestOutcome,
+    RateLimit,
+    ReportRow,
+    check_store_version,
+    retry_after,
+)
+from .sqlite import ROW_COLUMNS, TABLES, record_rows, report_filter, report_row
+
+if TYPE_CHECKING:
+    from .validation import ValidBatch
+
+POOL_SIZE = 8
+CONNECT_TIMEOUT_SECONDS = 10
+# Any constant: the lock replicas take while creating the tables.
+_TABLES_LOCK = 7_361_902_114
+
+# SQLite's tables, in PostgreSQL's types (the same columns and indexes).
+_POSTGRES_TABLES = (
+    TABLES.replace("id INTEGER PRIMARY KEY", "id BIGSERIAL PRIMARY KEY")
+    .replace("received_at REAL", "received_at DOUBLE PRECISION")
+    .replace("REAL NOT NULL", "DOUBLE PRECISION NOT NULL")
+    .replace("count INTEGER", "count BIGINT")
+)
+
+
+class PostgresStore:
+    """The `Store` on a PostgreSQL database (psycopg 3)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._idle: queue.LifoQueue[psycopg.Connection[tuple[object, ...]]] = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(POOL_SIZE)
+        self._closed = False
+        with self._borrowed() as connection, connection.transaction():
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_TABLES_LOCK,))
+            for statement in _POSTGRES_TABLES.split(";"):
+                if statement.strip():
+                    connection.execute(statement.encode())
+            connection.execute(
+                "INSERT INTO collector_meta (name, value) VALUES ('schema_version', %s)"
+                " ON CONFLICT (name) DO NOTHING",
+                (str(STORE_SCHEMA_VERSION),),
+            )
+            found = connection.execute(
+                "SELECT value FROM collector_meta WHERE name = 'schema_version'"
+            ).fetchone()
+            check_store_version(found[0] if found else None)
+
+    class _Borrowed:
+        def __init__(self, store: PostgresStore) -> None:
+            self.store = store
+            self.connection: psycopg.Connection[tuple[object, ...]] | None = None
+
+        def __enter__(self) -> psycopg.Connection[tuple[object, ...]]:
+            self.store._slots.acquire()
+            try:
+                connection = self.store._idle.get_nowait()
+                if connection.closed or connection.broken:
+                    connection = self.store._connect()
+            except queue.Empty:
+                try:
+                    connection = self.store._connect()
+                except BaseException:
+                    self.store._slots.release()
+                    raise
+            self.connection = connection
+            return connection
+
+        def __exit__(self, *exc_info: object) -> None:
+            connection = self.connection
+            assert connection is not None
+            if exc_info[0] is not None or connection.broken or self.store._closed:
+                connection.close()
+            else:
+                self.store._idle.put(connection)
+            self.store._slots.release()
+
+    def _borrowed(self) -> PostgresStore._Borrowed:
+        return PostgresStore._Borrowed(self)
+
+    def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
+        return psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+
+    def ingest(self, batch: ValidBatch, *, now: float, limit: RateLimit) -> IngestOutcome:
+        install_id = batch.envelope.install_id
+        with self._borrowed() as connection, connection.transaction():
+            connection.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (install_id,)
+            )
+            seen = connection.execute(
+                "SELECT 1 FROM batches WHERE idempotency_key = %s", (batch.idempotency_key,)
+            ).fetchone()
+            if seen is not None:
+                return IngestOutcome("duplicate")
+            counted = connection.execute(
+                "SELECT count(*), min(received_at) FROM batches"
+                " WHERE install_id = %s AND received_at > %s",
+                (install_id, now - limit.window_seconds),
+            ).fetchone()
+            assert counted is not None
+            count, oldest = counted
+            if int(count) >= limit.batches:  # type: ignore[call-overload]
+                return IngestOutcome(
+                    "rate_limited",
+                    retry_after=retry_after(float(oldest), now, limit),  # type: ignore[arg-type]
+                )
+            inserted = connection.execute(
+                "INSERT INTO batches (idempotency_key, install_id, tool, day, received_at)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING"
+                " RETURNING 1",
+                (batch.idempotency_key, install_id, batch.envelope.tool, batch.day, now),
+            ).fetchone()
+            if inserted is None:
+                return IngestOutcome("duplicate")
+            rows = record_rows(batch)
+            if rows:
+                with connection.cursor() as cursor:
+                    cursor.executemany(
+                        f"INSERT INTO records (idempotency_key, {ROW_COLUMNS}) VALUES ("
+                        + ", ".join(["%s"] * 18)
+                        + ")",
+                        rows,
+                    )
+            return IngestOutcome("stored", rows=len(rows))
+
+    def forget(self, install_id: str) -> int:
+        with self._borrowed() as connection, connection.transaction():
+            connection.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (install_id,)
+            )
+            removed = connection.execute(
+                "DELETE FROM records WHERE install_id = %s", (install_id,)
+            ).rowcount
+            connection.execute("DELETE FROM batches WHERE install_id = %s", (install_id,))
+        return int(removed)
+
+    def register_schema(self, tool: str, document: str) -> None:
+        with self._borrowed() as connection:
+            connection.execute(
+                "INSERT INTO tool_schemas (tool, document) VALUES (%s, %s)"
+                " ON CONFLICT (tool) DO UPDATE SET document = excluded.document",
+                (tool, document),
+            )
+
+    def registered_schemas(self) -> list[str]:
+        with self._borrowed() as connection:
+            rows = connection.execute("SELECT document FROM tool_schemas ORDER BY tool")
+            return [str(row[0]) for row in rows]
+
+    def report_rows(
+        self, *, tool: str | None = None, since: str | None = None, until: str | None = None
+    ) -> Iterator[ReportRow]:
+        where, parameters = report_filter(tool, since, until, "%s")
+        query = f"SELECT {ROW_COLUMNS} FROM records{where} ORDER BY day, tool, id"
+        # A server-side cursor: a million rows are read a few thousand at a time.
+        with (
+            self._borrowed() as connection,
+            connection.transaction(),
+            connection.cursor(name="report_rows") as cursor,
+        ):
+            cursor.itersize = 5000
+            cursor.execute(query.encode(), parameters)
+            for values in cursor:
+                yield report_row(values)
+
+    def close(self) -> None:
+        self._closed = True
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
