@@ -91,10 +91,10 @@ class FakeStore:
 
 
 COMMANDS = (
-    ("deploy", ("--force", "--region"), 0.10, "TimeoutError", 900.0),
-    ("db migrate", ("--dry-run",), 0.05, "OperationalError", 300.0),
-    ("status", (), 0.01, "ConnectionError", 40.0),
-    ("config set", ("--global",), 0.0, "", 15.0),
+    ("deploy", ("--force", "--region"), 0.10, "error", "TimeoutError", 900.0),
+    ("db migrate", ("--dry-run",), 0.05, "error", "OperationalError", 300.0),
+    ("status", (), 0.03, "aborted", "", 40.0),
+    ("config set", ("--global",), 0.06, "usage_error", "", 15.0),
 )
 
 
@@ -116,12 +116,12 @@ def example_rows(days: int = 7) -> list[ReportRow]:
             signals: dict[str, PropertyValue] = {"runner": runner}
             if agent:
                 signals["agent"] = agent
-            for command, flags, failure, error_class, typical in COMMANDS:
+            for command, flags, failure, failed_as, error_class, typical in COMMANDS:
                 uses = rng.randint(0, 4)
                 if not uses:
                     continue
                 failed = sum(1 for _ in range(uses) if rng.random() < failure)
-                for outcome, number in (("success", uses - failed), ("error", failed)):
+                for outcome, number in (("success", uses - failed), (failed_as, failed)):
                     if not number:
                         continue
                     durations = [round(typical * rng.uniform(0.3, 2.5), 1) for _ in range(number)]
@@ -139,7 +139,7 @@ def example_rows(days: int = 7) -> list[ReportRow]:
                                 **signals,
                             },
                             outcome=outcome,
-                            error_class=error_class if outcome == "error" else "",
+                            error_class=error_class if outcome != "success" else "",
                             durations=durations,
                         )
                     )

@@ -520,7 +520,7 @@ table{border-collapse:collapse;margin:8px 0}
 td,th{padding:2px 10px;border-bottom:1px solid #eee;text-align:right}
 td:first-child,th:first-child{text-align:left}
 .charts{display:flex;flex-wrap:wrap;gap:16px}
-.chart{border:1px solid #ddd;padding:8px}
+.chart{border:1px solid #ddd;padding:8px;margin:0}
 .note{color:#555;font-size:12px}
 svg text{font:11px sans-serif;fill:#333}
 """
@@ -639,7 +639,12 @@ def _html_tool(page: _Page, pointer: str, tool: dict[str, Any]) -> None:
     page.add(
         _chart(
             "Top commands and events",
-            _hbars([(s["name"], float(s["invocations"])) for s in tool["subjects"]][:TOP]),
+            _hbars(
+                sorted(
+                    ((_label(s), float(s["invocations"])) for s in tool["subjects"]),
+                    key=lambda item: (-item[1], item[0]),
+                )[:TOP]
+            ),
         )
     )
     options: dict[str, float] = defaultdict(float)
