@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.collector.report_chromium import screenshot  # noqa: E402
 from tests.collector.report_example import FakeStore, example_rows  # noqa: E402
+
 from typer_telemetry.collector.report import aggregate, render_html  # noqa: E402
 
 DEFAULT_OUTPUT = ROOT / "docs" / "images" / "collector-report.png"

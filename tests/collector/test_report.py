@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.collector.report_example import INSTALL_PREFIX, FakeStore, example_rows, row
-from typer_telemetry.collector.report import aggregate, render_html, run_report
+from typer_telemetry.collector.report import render_html, run_report
 
 ROOT = Path(__file__).resolve().parents[2]
 I1, I2 = INSTALL_PREFIX + "00000000a001", INSTALL_PREFIX + "00000000a002"
@@ -182,7 +182,8 @@ def test_sampled_records_are_reweighted_and_the_output_says_so() -> None:
 def test_custom_event_fields_versions_platforms_and_runners_are_counted() -> None:
     tool = report(hand_made_rows())["tools"][1]
     ingest = by_name(tool["subjects"])["ingest"]
-    assert ingest["event"] == "ingest" and "command" not in ingest
+    assert ingest["event"] == "ingest"
+    assert "command" not in ingest
     assert ingest["fields"] == {
         "demo": [{"name": "false", "invocations": 3, "installs": 2}],
         "driver": [

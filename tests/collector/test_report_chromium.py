@@ -88,8 +88,10 @@ def test_every_number_chromium_shows_is_the_json_reports_and_every_json_number_i
     tmp_path: Path,
 ) -> None:
     store = FakeStore(
-        example_rows(days=4)
-        + [row(tool="sampled", properties={"command": "x", "flags": (), "sample_rate": 0.5})]
+        [
+            *example_rows(days=4),
+            row(tool="sampled", properties={"command": "x", "flags": (), "sample_rate": 0.5}),
+        ]
     )
     page, document = render(store, tmp_path)
     cells = NumberCells()
