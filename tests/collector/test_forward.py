@@ -290,3 +290,42 @@ def test_a_queue_row_that_is_no_batch_is_dropped_and_the_rest_still_sent(
         "each such row is dropped and counted, never sent; the valid batches are sent in order",
         lost="the unreadable rows",
     )
+
+
+def test_a_queue_that_cannot_be_written_refuses_the_batch_without_raising_and_recovers(
+    tmp_path: Path,
+    posthog: PostHogReceiver,
+    forwarders: list[Forwarder],
+    request: pytest.FixtureRequest,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "queue.sqlite"
+    queue = forwarder(forwarders, path, posthog)
+    queue.start()
+    # The queue file is gone and a folder stands in its place: nothing can open it.
+    for leftover in tmp_path.glob("queue.sqlite*"):
+        leftover.unlink()
+    path.mkdir()
+    assert queue.enqueue(batch(1)) is False
+    assert queue.refused == 1
+    assert "not queued, the queue cannot be written" in capfd.readouterr().err
+    with queue._progress:  # the sender keeps running through the unreadable queue
+        queue._progress.wait_for(lambda: queue.last_error is not None, timeout=30)
+    assert queue._thread is not None
+    assert queue._thread.is_alive()
+
+    path.rmdir()
+    fresh = forwarder(forwarders, path, posthog)  # the operator fixed the disk and restarted
+    assert fresh.enqueue(batch(2)) is True
+    queue.stop(timeout=10)
+    fresh.start()
+    assert fresh.wait_until_empty(timeout=30)
+    assert uuids(posthog.wait_for(1)[0].json())[0] == event_uuid(batch(2).idempotency_key, 0)
+    record_row(
+        request.node.nodeid,
+        "the forwarding queue file cannot be opened or written (gone, a folder in its place)",
+        1,
+        "enqueue refuses the batch without raising (counted, said on stderr); the sending "
+        "thread keeps running and backs off",
+        lost="PostHog's copy of the refused batch (the collector's store keeps it)",
+    )

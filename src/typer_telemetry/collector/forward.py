@@ -16,8 +16,11 @@ Guarantees (docs/collector.md "Forwarding to PostHog"):
   are older and were promised first, and the refused batch is still in the
   collector's own store, so only PostHog's copy of it is missing.
 - Polite: after a failure it waits, doubling from `BACKOFF_START_SECONDS` up
-  to `BACKOFF_MAX_SECONDS`, or as long as PostHog's `Retry-After` says; a
-  batch PostHog keeps refusing stays at the head and is retried that way.
+  to `BACKOFF_MAX_SECONDS`, and at least as long as PostHog's `Retry-After`
+  says; a batch PostHog keeps refusing stays at the head and is retried
+  that way.
+- Never in the way: `enqueue` never raises (a queue that cannot be written
+  refuses the batch, counted, said on stderr) and nothing ends the thread.
 - Prompt to stop: every wait is on an Event that `stop()` sets.
 - A queue row that is not a valid batch any more (the file edited or
   damaged) is dropped and counted in `unreadable`, never sent.
@@ -103,34 +106,47 @@ class Forwarder:
             connection.close()
 
     def enqueue(self, batch: Batch) -> bool:
-        """Queue an accepted batch; False when the queue is full (the batch is refused, counted).
+        """Queue an accepted batch; False when it was not queued (refused, counted), never raises.
 
-        The count and the insert are one write transaction, so the bound
-        holds for several processes sharing the file. A batch whose key is
-        already queued is acknowledged (True) and not queued again.
+        Refused when the queue is full, or when the queue file cannot be
+        written (disk full, read-only, damaged: said on stderr): the batch is
+        stored by the collector already, so the caller's answer to the
+        client must not depend on this. The count and the insert are one
+        write transaction, so the bound holds for several processes sharing
+        the file. A batch whose key is already queued is acknowledged (True)
+        and not queued again.
         """
         document = json.dumps(batch.to_json(), sort_keys=True)
+        try:
+            queued = self._insert(batch.idempotency_key, document)
+        except (sqlite3.Error, OSError) as error:
+            self._note(f"{batch.idempotency_key} not queued, the queue cannot be written: {error}")
+            queued = False
+        if not queued:
+            self.refused += 1
+            return False
+        self._wake.set()
+        return True
+
+    def _insert(self, key: str, document: str) -> bool:
         with self._connection() as connection:
             connection.execute("BEGIN IMMEDIATE")
             try:
                 known = connection.execute(
-                    "SELECT 1 FROM queue WHERE idempotency_key = ?", (batch.idempotency_key,)
+                    "SELECT 1 FROM queue WHERE idempotency_key = ?", (key,)
                 ).fetchone()
                 if known is None:
                     (queued,) = connection.execute("SELECT COUNT(*) FROM queue").fetchone()
                     if queued >= self.max_batches:
                         connection.execute("ROLLBACK")
-                        self.refused += 1
                         return False
                     connection.execute(
-                        "INSERT INTO queue (idempotency_key, batch) VALUES (?, ?)",
-                        (batch.idempotency_key, document),
+                        "INSERT INTO queue (idempotency_key, batch) VALUES (?, ?)", (key, document)
                     )
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
-        self._wake.set()
         return True
 
     def pending(self) -> int:
@@ -178,35 +194,45 @@ class Forwarder:
             self._thread = None
 
     def _run(self) -> None:
+        """Send the head of the queue until stopped; nothing that fails ends the thread."""
         backoff = self.backoff_start
         while not self._stop.is_set():
             try:
-                head = self._head()
-            except sqlite3.Error as error:
-                self._note(f"the queue cannot be read: {error}")
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, self.backoff_max)
-                continue
-            if head is None:
+                sent = self._send_head()
+            except Exception as error:  # the queue file, or a back end that broke its contract
+                self._note(f"{type(error).__name__}: {error}")
+                sent = False
+            self._notify()
+            if sent is None:
                 self._wake.wait(IDLE_POLL_SECONDS)
                 self._wake.clear()
-                continue
-            row_id, batch = head
-            try:
-                self.backend.send(batch, timeout=self.send_timeout)
-            except DeliveryError as error:
-                self._note(f"PostHog did not accept {batch.idempotency_key}: {error}")
-                self._count_attempt(row_id)
-                self._notify()
-                wait = backoff if error.retry_after is None else max(error.retry_after, 0.0)
+            elif sent is True:
+                backoff = self.backoff_start
+            else:
+                # Retry-After is a floor: a "0" does not make it hammer PostHog.
+                wait = backoff if sent is False else max(sent, backoff)
                 backoff = min(backoff * 2, self.backoff_max)
                 self._stop.wait(wait)
-                continue
-            self._delete(row_id)
-            self.sent += 1
-            self.last_error = None
-            backoff = self.backoff_start
-            self._notify()
+
+    def _send_head(self) -> bool | float | None:
+        """Send the oldest batch: True if accepted (and deleted), None if none is queued.
+
+        False if it failed (back off), or the seconds PostHog's Retry-After asked for.
+        """
+        head = self._head()
+        if head is None:
+            return None
+        row_id, batch = head
+        try:
+            self.backend.send(batch, timeout=self.send_timeout)
+        except DeliveryError as error:
+            self._note(f"PostHog did not accept {batch.idempotency_key}: {error}")
+            self._count_attempt(row_id)
+            return False if error.retry_after is None else max(error.retry_after, 0.0)
+        self._delete(row_id)
+        self.sent += 1
+        self.last_error = None
+        return True
 
     def _notify(self) -> None:
         with self._progress:
