@@ -301,18 +301,18 @@ def test_a_queue_that_cannot_be_written_refuses_the_batch_without_raising_and_re
 ) -> None:
     path = tmp_path / "queue.sqlite"
     queue = forwarder(forwarders, path, posthog)
-    queue.start()
     # The queue file is gone and a folder stands in its place: nothing can open it.
     for leftover in tmp_path.glob("queue.sqlite*"):
         leftover.unlink()
     path.mkdir()
-    assert queue.enqueue(batch(1)) is False
-    assert queue.refused == 1
-    assert "not queued, the queue cannot be written" in capfd.readouterr().err
-    with queue._progress:  # the sender keeps running through the unreadable queue
+    queue.start()
+    with queue._progress:  # the sender fails to read the queue, says so, and keeps running
         queue._progress.wait_for(lambda: queue.last_error is not None, timeout=30)
     assert queue._thread is not None
     assert queue._thread.is_alive()
+    assert queue.enqueue(batch(1)) is False
+    assert queue.refused == 1
+    assert "not queued, the queue cannot be written" in capfd.readouterr().err
 
     path.rmdir()
     fresh = forwarder(forwarders, path, posthog)  # the operator fixed the disk and restarted

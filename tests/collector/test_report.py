@@ -383,3 +383,15 @@ def test_the_page_is_self_contained_under_a_strict_content_security_policy() -> 
     # The only URL is SVG's namespace name, which is never fetched.
     assert set(re.findall(r"https?://[^\"' )]+", page)) == {"http://www.w3.org/2000/svg"}
     assert page.count("<svg") >= 6
+
+
+def test_an_empty_selection_says_so_in_every_view(tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    out = io.StringIO()
+    run_report(
+        FakeStore(), tool="nothing", since=None, until=None, as_json=True, html=page, file=out
+    )
+    assert json.loads(out.getvalue())["tools"] == []
+    assert "No telemetry stored for this selection." in page.read_text(encoding="utf-8")
+    assert "No telemetry stored for this selection." in text(FakeStore(), 80)
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]

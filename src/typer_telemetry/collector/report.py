@@ -333,11 +333,27 @@ def run_report(
     )
     out = sys.stdout if file is None else file
     if html is not None:
-        html.write_text(render_html(document), encoding="utf-8")
+        _write_whole(html, render_html(document))
     if as_json:
         out.write(render_json(document))
     else:
         render_text(document, file=out, width=console_width)
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write `path` through a temporary file: a reader never sees half a page."""
+    import os
+    import tempfile
+
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    try:
+        with open(descriptor, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def render_json(document: dict[str, Any]) -> str:
