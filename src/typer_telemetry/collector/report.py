@@ -402,10 +402,10 @@ def _print_tool(console: Console, tool: dict[str, Any], width: int) -> None:
     from rich.text import Text
 
     console.print()
-    heading = Text(tool["tool"], style="bold")
+    title = Text(tool["tool"], style="bold")
     if tool["sampled"]:
-        heading.append(" (sampled: counts re-weighted, count / sample_rate)", style="")
-    console.print(heading)
+        title.append(" (sampled: counts re-weighted, count / sample_rate)", style="")
+    console.print(title)
     console.print(
         f"{_number(tool['invocations'])} invocations, {_number(tool['installs'])} installs,"
         f" {_percent(tool['error_rate'])} errors, p50 {_ms(tool['p50_ms'])},"
