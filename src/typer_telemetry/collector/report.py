@@ -732,7 +732,7 @@ def _html_tool(page: _Page, pointer: str, tool: dict[str, Any]) -> None:
         if "options" in subject:
             lists.append(("Top options", f"{at}/options", subject["options"]))
         for name, values in subject.get("fields", {}).items():
-            lists.append((f"Top values of {name}", f"{at}/fields/{name}", values))
+            lists.append((f"Top values of {name}", f"{at}/fields/{_pointer_part(name)}", values))
         for caption, list_pointer, entries in lists:
             if entries:
                 page.table(
@@ -754,6 +754,11 @@ def _html_tool(page: _Page, pointer: str, tool: dict[str, Any]) -> None:
                 ],
             )
     page.add("</section>")
+
+
+def _pointer_part(name: str) -> str:
+    """A key as one JSON Pointer (RFC 6901) segment: `~` and `/` escaped."""
+    return name.replace("~", "~0").replace("/", "~1")
 
 
 def _label(subject: dict[str, Any]) -> str:
