@@ -91,7 +91,9 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.12")
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the library."""
-    session.install(".", "mypy", "tomli")
+    # The collector's extra and pytest too: the collector and the pytest plugin are checked
+    # against their types.
+    session.install(".[collector]", "mypy", "tomli", "pytest")
     session.run("mypy", "--strict", "src")
 
 
@@ -102,7 +104,7 @@ def hardening(session: nox.Session) -> None:
     `nox -s tests` runs the same tests with a few cases each; this runs hundreds
     (kill -9 at random points, a minute of 16 concurrent processes, generated input).
     """
-    session.install(".[dev]")
+    session.install(".[dev,collector]", "./examples/inventory")
     results = Path(session.create_tmp()) / "reliability"
     if results.exists():
         for rows in results.iterdir():
@@ -114,6 +116,14 @@ def hardening(session: nox.Session) -> None:
         "-m",
         "hardening",
         *session.posargs,
+        env={"HARDENING_FULL": "1", "HARDENING_RESULTS": str(results)},
+    )
+    # The collector's faults (hostile bodies, replicas, the rate, forwarding) add their rows.
+    session.run(
+        "pytest",
+        "-n",
+        "2",
+        "tests/collector",
         env={"HARDENING_FULL": "1", "HARDENING_RESULTS": str(results)},
     )
     session.run("python", "tools/write_reliability_md.py", str(results))
