@@ -130,6 +130,32 @@ def pending(tool: Tool) -> tuple[str, list[dict[str, Any]]]:
     return str(envelope["install_id"]), records
 
 
+def invocations_by_subject(records: list[dict[str, Any]]) -> dict[str, int]:
+    """The tool's pending counts per command path (commands) or event name (its own events)."""
+    counts: Counter[str] = Counter()
+    for record in records:
+        properties = record["properties"]
+        subject = properties["command"] if record["event"] == "command" else record["event"]
+        counts[subject] += record["count"]
+    return dict(counts)
+
+
+def reported_invocations(database: str) -> dict[str, int]:
+    """`typer-telemetry-collector report --json`'s invocations per command or event."""
+    printed = subprocess.run(
+        [sys.executable, "-m", "typer_telemetry.collector", "report", "--db", database, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert printed.returncode == 0, printed.stderr
+    (tool,) = json.loads(printed.stdout)["tools"]
+    return {
+        (subject["command"] if "command" in subject else subject["event"]): subject["invocations"]
+        for subject in tool["subjects"]
+    }
+
+
 @pytest.fixture
 def sqlite_collector(tmp_path: Path, warehouse_schema: Path) -> Iterator[Collector]:
     running = Collector(
@@ -150,6 +176,8 @@ def test_a_day_of_the_example_tool_is_stored_with_its_exact_counts_and_reset_rem
     assert {row.tool for row in rows} == {"warehouse"}
     assert {row.day for row in rows} == {records[0]["day"]}
     assert pending_of_day_1(tool) == []  # acknowledged
+    # The operator's view: `report --json`, a real process, counts what the tool recorded.
+    assert reported_invocations(sqlite_collector.db) == invocations_by_subject(records)
     # The tool's reset asks the collector to forget the old install id: every row goes.
     reset = tool.run(
         "telemetry",
@@ -182,6 +210,8 @@ def test_two_tools_sending_at_once_to_two_replicas_on_postgresql_are_both_stored
         for (install_id, records), rows in zip(shown, stored, strict=True):
             assert counted_rows(rows) == counted(records)
             assert counted_rows(rows_of(database, install_id)) == counted(records)
+        both = invocations_by_subject(shown[0][1] + shown[1][1])
+        assert reported_invocations(database) == both
         reset = tools[0].run(
             "telemetry",
             "reset",
