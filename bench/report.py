@@ -10,6 +10,7 @@ from instructions import InstructionCounts, TyperCounts
 from invocations import Audit, ImportProfile, PhaseBreakdown, ShortInvocations
 from recording import ConcurrentInvocations, StoreAtLimits, StoreFigures, ThroughputFigures
 
+from collector import CollectorFigures
 from typer_telemetry._recording import FOLD_AT_BYTES
 
 
@@ -53,6 +54,7 @@ class Results:
     payloads: list[Payload] | None = None
     limits: list[StoreAtLimits] | None = None
     events: dict[str, dict[str, float]] | None = None
+    collector: CollectorFigures | None = None
     failures: list[str] = field(default_factory=list)
 
 
@@ -855,6 +857,10 @@ def render(info: RunInfo, results: Results, budgets: Sequence[Budget]) -> str:
         from events import event_lines
 
         lines += event_lines(results.events)
+    if results.collector:
+        from collector import collector_lines
+
+        lines += collector_lines(results.collector)
     if results.failures:
         lines += ["## Sections that failed in this run", ""]
         lines += [f"- {failure}" for failure in results.failures]
