@@ -111,6 +111,8 @@ class CollectorFigures:
     runs: list[Run] = field(default_factory=list)
     storage: list[Storage] = field(default_factory=list)
     not_measured: dict[str, str] = field(default_factory=dict)  # target -> why
+    # Milliseconds per batch of each step, in one process without HTTP: target -> step -> ms
+    steps_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     cpu_split: str = ""
     load: str = ""
     settings: str = ""
@@ -378,6 +380,53 @@ def load(
     return _phase(raw["fresh"]), _phase(raw["duplicates"])
 
 
+def measure_steps(database: str, batches: int) -> dict[str, float]:
+    """A batch's own work, step by step, in this process: what the collector adds to the stack.
+
+    The same bodies as the load (collector_load.request), each inflated and
+    parsed, checked (`check_batch`) and stored (`Store.ingest`) one after the
+    other on `database`, fresh; no HTTP, no threads.
+    """
+    import zlib
+
+    sys.path.insert(0, str(TOOLS_DIR))
+    try:
+        from collector_load import request
+    finally:
+        sys.path.remove(str(TOOLS_DIR))
+    from typer_telemetry.collector.rows import RateLimit
+    from typer_telemetry.collector.store import open_store
+    from typer_telemetry.collector.validation import check_batch
+
+    day = (
+        datetime.datetime.now(datetime.timezone.utc).date() - datetime.timedelta(days=1)
+    ).isoformat()
+    bodies = []
+    for seed in range(batches):
+        head, body = request("127.0.0.1", 1, "/v1/batches", day, MAX_RECORDS, seed).split(
+            b"\r\n\r\n", 1
+        )
+        fields = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:])
+        bodies.append((body, "Content-Encoding" in fields, fields["Idempotency-Key"]))
+    spent = {"inflate and parse": 0.0, "check": 0.0, "store": 0.0}
+    store = open_store(database)
+    try:
+        for body, gzipped, key in bodies:
+            started = time.perf_counter()
+            document = json.loads(zlib.decompress(body, 16 + zlib.MAX_WBITS) if gzipped else body)
+            parsed = time.perf_counter()
+            batch = check_batch(document, header_key=key, schemas={}, now=time.time())
+            checked = time.perf_counter()
+            store.ingest(batch, now=time.time(), limit=RateLimit())
+            stored = time.perf_counter()
+            spent["inflate and parse"] += parsed - started
+            spent["check"] += checked - parsed
+            spent["store"] += stored - checked
+    finally:
+        store.close()
+    return {step: seconds * 1000 / batches for step, seconds in spent.items()}
+
+
 def measure_collector(
     root: Path,
     settings: CollectorSettings,
@@ -424,6 +473,14 @@ def measure_collector(
             figures.not_measured[TARGETS[2]] = str(error).splitlines()[0]
             postgres = None
     try:
+        progress("9. a batch's own work, step by step (one process, no HTTP)")
+        figures.steps_ms[TARGETS[1]] = measure_steps(
+            f"sqlite:///{folder / 'steps.sqlite'}", settings.duplicates
+        )
+        if postgres is not None:
+            figures.steps_ms[TARGETS[2]] = measure_steps(
+                postgres.new_database(), settings.duplicates
+            )
         for workers in settings.workers:
             server_side, load_side = cpu_sets(workers)
             for connections in settings.connections:
@@ -579,7 +636,7 @@ def collector_lines(figures: CollectorFigures) -> list[str]:
                     storage.target.removeprefix("collector, "),
                     f"{storage.batches:,}",
                     f"{storage.records:,}",
-                    size(storage.bytes),
+                    _size(storage.bytes),
                     size(storage.bytes / max(storage.batches, 1)),
                     size(storage.bytes / max(storage.records, 1)),
                 ]
@@ -596,16 +653,53 @@ def collector_lines(figures: CollectorFigures) -> list[str]:
             "many installs needs.",
             "",
         ]
+    ceiling = figures.run(TARGETS[0], 1, figures.runs[0].connections) if figures.runs else None
+    if figures.steps_ms:
+        steps = list(next(iter(figures.steps_ms.values())))
+        lines += [
+            "A batch's own work, step by step, in one process without HTTP (the same",
+            "bodies, stored one after the other in a fresh store), in ms per batch;",
+            "beside it, the whole of a request to the trivial endpoint (one worker,",
+            "the inverse of its throughput):",
+            "",
+        ]
+        lines += table(
+            ["store", *steps, "total", "trivial endpoint, whole request"],
+            [
+                [
+                    target.removeprefix("collector, "),
+                    *(f"{spent[step]:.2f}" for step in steps),
+                    f"{sum(spent.values()):.2f}",
+                    f"{1000 / ceiling.fresh.per_second:.2f}" if ceiling else "—",
+                ]
+                for target, spent in figures.steps_ms.items()
+            ],
+        )
+        lines.append("")
     lines += [
         "What they mean: the trivial endpoint is what uvicorn and Starlette cost per",
         "request here; the collector adds inflating and parsing the body, checking",
         "every record against the schema, and one transaction per batch (the",
         "idempotency key, the per-install rate and the records, in the database).",
-        "A duplicate costs the same parsing and checks, and a transaction that",
-        "finds its key and writes nothing.",
+        "The check and the store each cost of the order of a whole request to the",
+        "trivial endpoint (the step table), which is why the collector stays well",
+        "under half of its throughput. A duplicate costs the same parsing and",
+        "checks, and a transaction that finds its key and writes nothing.",
+        "PostgreSQL commits each batch durably (fsync) through a socket to another",
+        "process: one batch after another, the store step is mostly waiting for",
+        "the commit, which concurrent connections overlap; SQLite commits in the",
+        "collector's own process. With two workers on SQLite, the two",
+        "processes take turns at the file's one writer lock: throughput does not",
+        "grow and the p99 latency does (serve SQLite with one worker).",
         "",
     ]
     return lines
+
+
+def _size(value: float) -> str:
+    from report import size
+
+    return f"{value / 1024 / 1024:.1f} MiB" if value >= 10 * 1024 * 1024 else size(value)
 
 
 def ms(value: float) -> str:
