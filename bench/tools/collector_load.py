@@ -96,6 +96,11 @@ async def _client(
             started = time.perf_counter()
             writer.write(message)
             status_line = await reader.readline()
+            if not status_line:  # the server closed the connection: count it, open another
+                answers["connection closed without an answer"] += 1
+                writer.close()
+                reader, writer = await asyncio.open_connection(host, port)
+                continue
             length = 0
             while True:
                 line = await reader.readline()
@@ -107,7 +112,7 @@ async def _client(
             payload = await reader.readexactly(length)
             latencies.append((time.perf_counter() - started) * 1000)
             parts = status_line.split()
-            status = parts[1].decode() if len(parts) > 1 else "no answer"
+            status = parts[1].decode() if len(parts) > 1 else "no status"
             try:
                 accepted = json.loads(payload).get("accepted") is True
             except ValueError:
