@@ -158,7 +158,10 @@ def bench(session: nox.Session) -> None:
 
     Not part of the default sessions: it takes minutes and its figures depend on the
     machine. It writes docs/performance.md; `nox -s bench -- --quick` is a shorter run.
+    Section 9 drives the reference collector, hence the `collector` extra.
     """
     # Installed, not editable, so that every module has its bytecode cached as for users.
-    session.install(".", "posthog", "opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http")
+    session.install(
+        ".[collector]", "posthog", "opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http"
+    )
     session.run("python", "bench/run.py", *session.posargs)

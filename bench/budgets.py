@@ -11,6 +11,7 @@ MAX_ADDED_PERCENT = 5.0
 STRETCH_ADDED_MS = 3.0
 MAX_EXIT_DELAY_MS = 50.0
 MAX_STORE_BYTES = 64 * 1024
+MIN_COLLECTOR_SHARE = 0.5  # of the trivial endpoint's accepted batches per second
 
 # What a check returns: the figure measured, and whether it is within budget;
 # None when the section it needs failed.
@@ -175,6 +176,36 @@ def _concurrency(results: Results) -> Outcome:
     )
 
 
+def _collector_share(results: Results, target: str) -> Outcome:
+    """The worst share of the trivial endpoint's throughput, over every worker and connection count.
+
+    A run whose store does not hold exactly what was sent, or with any answer
+    other than 200 accepted, misses whatever its throughput.
+    """
+    figures = results.collector
+    if figures is None or (worst := figures.worst_ratio(target)) is None:
+        return None
+    ratio, workers, connections = worst
+    runs = [run for run in figures.runs if run.target == target]
+    errors = sum(
+        sum(run.fresh.errors.values()) + sum(run.duplicates.errors.values()) for run in runs
+    )
+    exact = all(run.store_exact for run in runs)
+    return (
+        f"{ratio:.0%} at worst ({workers} worker(s), {connections} connections); "
+        f"{errors} errors; store {'exact' if exact else 'NOT exact'}",
+        ratio >= MIN_COLLECTOR_SHARE and errors == 0 and exact,
+    )
+
+
+def _collector_sqlite(results: Results) -> Outcome:
+    return _collector_share(results, "collector, SQLite")
+
+
+def _collector_postgres(results: Results) -> Outcome:
+    return _collector_share(results, "collector, PostgreSQL")
+
+
 CHECKS: list[tuple[str, str, Callable[[Results], Verdict]]] = [
     (
         "added wall time of a short invocation vs the same Typer app without the library",
@@ -208,6 +239,16 @@ CHECKS: list[tuple[str, str, Callable[[Results], Verdict]]] = [
         "concurrent processes (16 x 200 invocations)",
         "every count exact, nothing duplicated after sending",
         _concurrency,
+    ),
+    (
+        "collector on SQLite: accepted batches/s vs the trivial endpoint (section 9)",
+        f">= {MIN_COLLECTOR_SHARE:.0%}, every answer accepted, store exact",
+        _collector_sqlite,
+    ),
+    (
+        "collector on PostgreSQL: the same",
+        f">= {MIN_COLLECTOR_SHARE:.0%}, every answer accepted, store exact",
+        _collector_postgres,
     ),
 ]
 

@@ -10,6 +10,7 @@ from instructions import InstructionCounts, TyperCounts
 from invocations import Audit, ImportProfile, PhaseBreakdown, ShortInvocations
 from recording import ConcurrentInvocations, StoreAtLimits, StoreFigures, ThroughputFigures
 
+from collector import CollectorFigures
 from typer_telemetry._recording import FOLD_AT_BYTES
 
 
@@ -53,6 +54,7 @@ class Results:
     payloads: list[Payload] | None = None
     limits: list[StoreAtLimits] | None = None
     events: dict[str, dict[str, float]] | None = None
+    collector: CollectorFigures | None = None
     failures: list[str] = field(default_factory=list)
 
 
@@ -100,16 +102,20 @@ def _intro(info: RunInfo) -> list[str]:
         "`-- --rounds N` sets the number of rounds of short invocations and",
         "`-- --output PATH` writes the page elsewhere. The session installs the",
         "project from its source (not editable, so that bytecode is cached as it is",
-        "for users) with `posthog`, `opentelemetry-sdk` and",
+        "for users) with its `collector` extra, `posthog`, `opentelemetry-sdk` and",
         "`opentelemetry-exporter-otlp-proto-http`, in a virtual environment of its own.",
         "The instruction counts of section 1 need valgrind (without it they are",
         "reported as not measured) and a second environment with Typer 0.25.1, made",
-        "once in `.bench/venv-typer-0.25.1`.",
+        "once in `.bench/venv-typer-0.25.1`. Section 9 starts its own PostgreSQL",
+        "server and needs its binaries (`initdb`, `pg_ctl`; without them its",
+        "PostgreSQL rows are reported as not measured); `python bench/collector.py`",
+        "runs that section alone.",
         "",
         "Every measured process is a real `python` process whose environment is built",
         "from nothing: its own `HOME` and XDG folders, no CI variables, no",
         "`DO_NOT_TRACK`, no telemetry, `PYTHON*`, `OTEL_*` or `POSTHOG_*` variables.",
-        "Every request goes to a receiver the runner starts on 127.0.0.1.",
+        "Every request goes to a receiver (or, in section 9, a collector) the runner",
+        "starts on 127.0.0.1.",
         "",
         "## This run",
         "",
@@ -855,6 +861,10 @@ def render(info: RunInfo, results: Results, budgets: Sequence[Budget]) -> str:
         from events import event_lines
 
         lines += event_lines(results.events)
+    if results.collector:
+        from collector import collector_lines
+
+        lines += collector_lines(results.collector)
     if results.failures:
         lines += ["## Sections that failed in this run", ""]
         lines += [f"- {failure}" for failure in results.failures]

@@ -57,6 +57,7 @@ from recording import (
 )
 from report import Results, RunInfo, limits_lines, render
 
+from collector import FULL_SETTINGS, QUICK_SETTINGS, CollectorSettings, measure_collector
 from typer_telemetry._store import MAX_KEYS_PER_DAY, MAX_PENDING_DAYS
 
 T = TypeVar("T")
@@ -81,6 +82,7 @@ class Settings:
     instruction_runs: int
     cpu_runs: int
     event_rounds: int
+    collector: CollectorSettings
     mode: str
 
 
@@ -94,6 +96,7 @@ FULL = Settings(
     instruction_runs=3,
     cpu_runs=20,
     event_rounds=3000,
+    collector=FULL_SETTINGS,
     mode="full",
 )
 QUICK = Settings(
@@ -106,6 +109,7 @@ QUICK = Settings(
     instruction_runs=1,
     cpu_runs=10,
     event_rounds=500,
+    collector=QUICK_SETTINGS,
     mode="quick",
 )
 
@@ -120,12 +124,19 @@ def parse_arguments(arguments: Sequence[str]) -> tuple[Settings, Path]:
         action="store_true",
         help="run only section 7 (a store at its limits) and print it; the page is not written",
     )
+    parser.add_argument(
+        "--only-collector",
+        action="store_true",
+        help="run only section 9 (the collector under load) and print it; the page is not written",
+    )
     options = parser.parse_args(arguments)
     settings = QUICK if options.quick else FULL
     if options.rounds:
         settings = dataclasses.replace(settings, rounds=options.rounds)
     if options.only_limits:
         settings = dataclasses.replace(settings, mode="limits")
+    if options.only_collector:
+        settings = dataclasses.replace(settings, mode="collector")
     return settings, options.output
 
 
@@ -301,6 +312,12 @@ def measure(settings: Settings, root: Path, progress: Progress) -> Results:
             progress,
             lambda: measure_events(settings.event_rounds),
         )
+        results.collector = attempt(
+            "9. the reference collector under load",
+            results,
+            progress,
+            lambda: measure_collector(root, settings.collector, progress),
+        )
         progress("closing the receivers")
     return results
 
@@ -379,6 +396,10 @@ def main(arguments: Sequence[str]) -> int:
     settings, output = parse_arguments(arguments)
     if settings.mode == "limits":
         return main_limits(settings)
+    if settings.mode == "collector":
+        from collector import main as main_collector
+
+        return main_collector(["--quick"] if settings.collector == QUICK_SETTINGS else [])
     progress = Progress()
     info = run_info(settings, arguments)
     progress(f"{info.mode}; {info.bytecode_note}")
