@@ -1,9 +1,10 @@
 """The PostgreSQL store: one database shared by several collector replicas.
 
-Each ingest is one transaction that first takes a transaction-scoped advisory
-lock on the install id (`pg_advisory_xact_lock`), so two replicas storing
-batches of one install at once take turns: the duplicate check and the rate
-count then see every batch committed before. The idempotency key is also the
+Concurrent ingests of one process are stored in one transaction, one commit
+(group.py), that first takes a transaction-scoped advisory lock on each of
+its install ids (`pg_advisory_xact_lock`, in the order of the lock keys), so
+two replicas storing batches of one install at once take turns: the
+duplicate check and the rate count then see every batch committed before. The idempotency key is also the
 primary key of `batches`, so a key is stored once whatever happens. Tables
 are created on start under a session advisory lock (replicas starting
 together do not race on `CREATE TABLE IF NOT EXISTS`).
@@ -16,11 +17,12 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import psycopg
 
+from .group import GroupCommit, Pending
 from .rows import (
     STORE_SCHEMA_VERSION,
     IngestOutcome,
@@ -56,6 +58,7 @@ class PostgresStore:
         self._idle: queue.LifoQueue[psycopg.Connection[tuple[object, ...]]] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(POOL_SIZE)
         self._closed = False
+        self._group = GroupCommit(self._write_group)
         with self._borrowed() as connection, connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (_TABLES_LOCK,))
             for statement in _POSTGRES_TABLES.split(";"):
@@ -107,46 +110,79 @@ class PostgresStore:
         return psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
 
     def ingest(self, batch: ValidBatch, *, now: float, limit: RateLimit) -> IngestOutcome:
-        install_id = batch.envelope.install_id
+        """Stored with the other batches being ingested at the time, in one transaction (group.py)."""
+        return self._group.ingest(batch, now, limit)
+
+    def _write_group(self, group: Sequence[Pending]) -> None:
+        """One transaction, one commit for the group; each batch in its own savepoint.
+
+        The group's install ids are locked first, all of them, in the order
+        of their lock keys: two replicas' groups then never wait on each
+        other in a cycle (a deadlock would fail both groups).
+        """
+        installs = sorted({pending.batch.envelope.install_id for pending in group})
         with self._borrowed() as connection, connection.transaction():
-            connection.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (install_id,)
+            keys = connection.execute(
+                "SELECT DISTINCT hashtextextended(id, 0) AS key FROM unnest(%s::text[]) AS id"
+                " ORDER BY key",
+                (installs,),
+            ).fetchall()
+            with connection.cursor() as cursor:
+                cursor.executemany("SELECT pg_advisory_xact_lock(%s)", [(key,) for (key,) in keys])
+            for pending in group:
+                try:
+                    with connection.transaction():  # a savepoint
+                        pending.outcome = self._ingest(
+                            connection, pending.batch, pending.now, pending.limit
+                        )
+                except Exception as error:
+                    if connection.broken or isinstance(error, psycopg.OperationalError):
+                        raise  # the database, not this batch: the whole group fails
+                    pending.error = error  # this batch alone (its savepoint): the others are kept
+
+    def _ingest(
+        self,
+        connection: psycopg.Connection[tuple[object, ...]],
+        batch: ValidBatch,
+        now: float,
+        limit: RateLimit,
+    ) -> IngestOutcome:
+        install_id = batch.envelope.install_id
+        seen = connection.execute(
+            "SELECT 1 FROM batches WHERE idempotency_key = %s", (batch.idempotency_key,)
+        ).fetchone()
+        if seen is not None:
+            return IngestOutcome("duplicate")
+        counted = connection.execute(
+            "SELECT count(*), min(received_at) FROM batches"
+            " WHERE install_id = %s AND received_at > %s",
+            (install_id, now - limit.window_seconds),
+        ).fetchone()
+        assert counted is not None
+        count, oldest = counted
+        if int(count) >= limit.batches:  # type: ignore[call-overload]
+            return IngestOutcome(
+                "rate_limited",
+                retry_after=retry_after(float(oldest), now, limit),  # type: ignore[arg-type]
             )
-            seen = connection.execute(
-                "SELECT 1 FROM batches WHERE idempotency_key = %s", (batch.idempotency_key,)
-            ).fetchone()
-            if seen is not None:
-                return IngestOutcome("duplicate")
-            counted = connection.execute(
-                "SELECT count(*), min(received_at) FROM batches"
-                " WHERE install_id = %s AND received_at > %s",
-                (install_id, now - limit.window_seconds),
-            ).fetchone()
-            assert counted is not None
-            count, oldest = counted
-            if int(count) >= limit.batches:  # type: ignore[call-overload]
-                return IngestOutcome(
-                    "rate_limited",
-                    retry_after=retry_after(float(oldest), now, limit),  # type: ignore[arg-type]
+        inserted = connection.execute(
+            "INSERT INTO batches (idempotency_key, install_id, tool, day, received_at)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING"
+            " RETURNING 1",
+            (batch.idempotency_key, install_id, batch.envelope.tool, batch.day, now),
+        ).fetchone()
+        if inserted is None:
+            return IngestOutcome("duplicate")
+        rows = record_rows(batch)
+        if rows:
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    f"INSERT INTO records (idempotency_key, {ROW_COLUMNS}) VALUES ("
+                    + ", ".join(["%s"] * 18)
+                    + ")",
+                    rows,
                 )
-            inserted = connection.execute(
-                "INSERT INTO batches (idempotency_key, install_id, tool, day, received_at)"
-                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING"
-                " RETURNING 1",
-                (batch.idempotency_key, install_id, batch.envelope.tool, batch.day, now),
-            ).fetchone()
-            if inserted is None:
-                return IngestOutcome("duplicate")
-            rows = record_rows(batch)
-            if rows:
-                with connection.cursor() as cursor:
-                    cursor.executemany(
-                        f"INSERT INTO records (idempotency_key, {ROW_COLUMNS}) VALUES ("
-                        + ", ".join(["%s"] * 18)
-                        + ")",
-                        rows,
-                    )
-            return IngestOutcome("stored", rows=len(rows))
+        return IngestOutcome("stored", rows=len(rows))
 
     def forget(self, install_id: str) -> int:
         with self._borrowed() as connection, connection.transaction():

@@ -3,16 +3,18 @@
 Every write is a `BEGIN IMMEDIATE` transaction: SQLite lets one writer in
 at a time across processes (others wait up to the busy timeout), so the
 duplicate check, the rate count and the insert see no other writer between them.
+Concurrent ingests of one process share one such transaction (group.py).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .group import GroupCommit, Pending
 from .rows import (
     STORE_SCHEMA_VERSION,
     IngestOutcome,
@@ -149,6 +151,7 @@ class SQLiteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._group = GroupCommit(self._write_group)
         connection = self._connection()
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("BEGIN IMMEDIATE")
@@ -185,15 +188,29 @@ class SQLiteStore:
         return connection
 
     def ingest(self, batch: ValidBatch, *, now: float, limit: RateLimit) -> IngestOutcome:
+        """Stored with the other batches being ingested at the time, in one transaction (group.py)."""
+        return self._group.ingest(batch, now, limit)
+
+    def _write_group(self, group: Sequence[Pending]) -> None:
+        """One `BEGIN IMMEDIATE` transaction for the group, each batch in its own savepoint."""
         connection = self._connection()
         connection.execute("BEGIN IMMEDIATE")
         try:
-            outcome = self._ingest(connection, batch, now, limit)
+            for pending in group:
+                connection.execute("SAVEPOINT batch")
+                try:
+                    pending.outcome = self._ingest(
+                        connection, pending.batch, pending.now, pending.limit
+                    )
+                except Exception as error:  # this batch alone: the others are kept
+                    connection.execute("ROLLBACK TO batch")
+                    pending.error = error
+                connection.execute("RELEASE batch")
             connection.execute("COMMIT")
         except BaseException:
-            connection.execute("ROLLBACK")
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
             raise
-        return outcome
 
     def _ingest(
         self, connection: sqlite3.Connection, batch: ValidBatch, now: float, limit: RateLimit
