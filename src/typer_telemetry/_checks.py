@@ -53,7 +53,7 @@ def _token(
             isinstance(value, str)
             and 0 < len(value) <= max_length
             and value[0] in first
-            and all(char in allowed for char in value)
+            and allowed.issuperset(value)
         )
 
     return check
@@ -73,7 +73,7 @@ def is_uuid4(value: object) -> bool:
         isinstance(value, str)
         and len(value) == 36
         and all(value[index] == "-" for index in (8, 13, 18, 23))
-        and all(char in _LOWER_HEX for char in value.replace("-", ""))
+        and _LOWER_HEX.issuperset(value.replace("-", ""))
         and value[14] == "4"
         and value[19] in "89ab"
     )
@@ -88,7 +88,7 @@ def is_day(value: object) -> bool:
         isinstance(value, str)
         and len(value) == 10
         and value[4] == value[7] == "-"
-        and all(char in _DIGITS for char in value[:4] + value[5:7] + value[8:])
+        and _DIGITS.issuperset(value[:4] + value[5:7] + value[8:])
     ):
         return False
     year, month, day = (int(part) for part in value.split("-"))

@@ -62,12 +62,13 @@ def _is_count(value: object) -> bool:
 
 
 def _is_buckets(value: object) -> bool:
-    return (
-        isinstance(value, list)
-        and len(value) == DURATION_BUCKET_COUNT
-        and all(
-            isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_COUNT for n in value
-        )
+    if not isinstance(value, list) or len(value) != DURATION_BUCKET_COUNT:
+        return False
+    # The common case, plain ints, checked in C; anything else item by item.
+    if set(map(type, value)) == {int}:
+        return min(value) >= 0 and max(value) <= MAX_COUNT
+    return all(
+        isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_COUNT for n in value
     )
 
 

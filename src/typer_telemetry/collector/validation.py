@@ -150,7 +150,7 @@ def check_batch(
     if not (
         isinstance(key, str)
         and 0 < len(key) <= MAX_IDEMPOTENCY_KEY
-        and all(char in _KEY_CHARACTERS for char in key)
+        and _KEY_CHARACTERS.issuperset(key)
     ):
         raise Refused("idempotency_key is not 1 to 128 printable ASCII characters")
     if header_key is not None and header_key != key:
