@@ -66,7 +66,7 @@ def _is_buckets(value: object) -> bool:
         return False
     # The common case, plain ints, checked in C; anything else item by item.
     if set(map(type, value)) == {int}:
-        return min(value) >= 0 and max(value) <= MAX_COUNT
+        return bool(min(value) >= 0 and max(value) <= MAX_COUNT)
     return all(
         isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_COUNT for n in value
     )

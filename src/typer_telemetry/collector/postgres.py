@@ -114,21 +114,30 @@ class PostgresStore:
         return self._group.ingest(batch, now, limit)
 
     def _write_group(self, group: Sequence[Pending]) -> None:
-        """One transaction, one commit for the group; each batch in its own savepoint.
+        """One transaction, one commit for the group, in a few round trips whatever its size.
 
         The group's install ids are locked first, all of them, in the order
         of their lock keys: two replicas' groups then never wait on each
-        other in a cycle (a deadlock would fail both groups).
+        other in a cycle (a deadlock would fail both groups). Under those
+        locks no other writer adds or removes a batch of these installs, so
+        the keys already stored and the installs' batches in the window are
+        read once, and each batch is decided in order as if stored one by
+        one. Should the group's writes fail (a value the database refuses),
+        it is written again batch by batch, each in its own savepoint, so
+        that the bad batch fails alone.
         """
-        installs = sorted({pending.batch.envelope.install_id for pending in group})
+        try:
+            with self._borrowed() as connection, connection.transaction():
+                self._lock_installs(connection, group)
+                self._write_together(connection, group)
+            return
+        except Exception as error:
+            if isinstance(error, psycopg.OperationalError):
+                raise  # the database, not a batch: the whole group fails
+        for pending in group:
+            pending.outcome = pending.error = None
         with self._borrowed() as connection, connection.transaction():
-            keys = connection.execute(
-                "SELECT DISTINCT hashtextextended(id, 0) AS key FROM unnest(%s::text[]) AS id"
-                " ORDER BY key",
-                (installs,),
-            ).fetchall()
-            with connection.cursor() as cursor:
-                cursor.executemany("SELECT pg_advisory_xact_lock(%s)", [(key,) for (key,) in keys])
+            self._lock_installs(connection, group)
             for pending in group:
                 try:
                     with connection.transaction():  # a savepoint
@@ -137,8 +146,90 @@ class PostgresStore:
                         )
                 except Exception as error:
                     if connection.broken or isinstance(error, psycopg.OperationalError):
-                        raise  # the database, not this batch: the whole group fails
-                    pending.error = error  # this batch alone (its savepoint): the others are kept
+                        raise
+                    pending.error = error  # this batch alone: the others are kept
+
+    @staticmethod
+    def _lock_installs(
+        connection: psycopg.Connection[tuple[object, ...]], group: Sequence[Pending]
+    ) -> None:
+        installs = sorted({pending.batch.envelope.install_id for pending in group})
+        keys = connection.execute(
+            "SELECT DISTINCT hashtextextended(id, 0) AS key FROM unnest(%s::text[]) AS id"
+            " ORDER BY key",
+            (installs,),
+        ).fetchall()
+        with connection.cursor() as cursor:
+            cursor.executemany("SELECT pg_advisory_xact_lock(%s)", [(key,) for (key,) in keys])
+
+    @staticmethod
+    def _write_together(
+        connection: psycopg.Connection[tuple[object, ...]], group: Sequence[Pending]
+    ) -> None:
+        """Decide each batch in order (duplicate, over the rate, stored), then write the stored."""
+        keys = [pending.batch.idempotency_key for pending in group]
+        installs = sorted({pending.batch.envelope.install_id for pending in group})
+        seen = {
+            str(key)
+            for (key,) in connection.execute(
+                "SELECT idempotency_key FROM batches WHERE idempotency_key = ANY(%s)", (keys,)
+            )
+        }
+        oldest_cutoff = min(pending.now - pending.limit.window_seconds for pending in group)
+        received: dict[str, list[float]] = {install: [] for install in installs}
+        for install, at in connection.execute(
+            "SELECT install_id, received_at FROM batches"
+            " WHERE install_id = ANY(%s) AND received_at > %s",
+            (installs, oldest_cutoff),
+        ):
+            received[str(install)].append(float(at))  # type: ignore[arg-type]
+        stored: list[Pending] = []
+        for pending in group:
+            batch, now, limit = pending.batch, pending.now, pending.limit
+            if batch.idempotency_key in seen:
+                pending.outcome = IngestOutcome("duplicate")
+                continue
+            times = received[batch.envelope.install_id]
+            window = [at for at in times if at > now - limit.window_seconds]
+            if len(window) >= limit.batches:
+                pending.outcome = IngestOutcome(
+                    "rate_limited", retry_after=retry_after(min(window), now, limit)
+                )
+                continue
+            seen.add(batch.idempotency_key)
+            times.append(now)
+            stored.append(pending)
+        if not stored:
+            return
+        # A key another install's batch holds (a custom sender's reuse) is a duplicate, as before.
+        inserted = {
+            str(key)
+            for (key,) in connection.execute(
+                "INSERT INTO batches (idempotency_key, install_id, tool, day, received_at)"
+                " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
+                " %s::double precision[])"
+                " ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key",
+                (
+                    [pending.batch.idempotency_key for pending in stored],
+                    [pending.batch.envelope.install_id for pending in stored],
+                    [pending.batch.envelope.tool for pending in stored],
+                    [pending.batch.day for pending in stored],
+                    [pending.now for pending in stored],
+                ),
+            )
+        }
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(f"COPY records (idempotency_key, {ROW_COLUMNS}) FROM STDIN") as copy,
+        ):
+            for pending in stored:
+                if pending.batch.idempotency_key not in inserted:
+                    pending.outcome = IngestOutcome("duplicate")
+                    continue
+                rows = record_rows(pending.batch)
+                for row in rows:
+                    copy.write_row(row)
+                pending.outcome = IngestOutcome("stored", rows=len(rows))
 
     def _ingest(
         self,

@@ -73,12 +73,14 @@ class IngestOutcome:
     retry_after: int = 0
 
 
+# One encoder for every record (`json.dumps` with options builds a new one per call).
+_PROPERTIES_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def properties_text(properties: tuple[tuple[str, PropertyValue], ...]) -> str:
     """A record's properties as the stores keep them: a JSON object, keys sorted."""
-    return json.dumps(
-        {name: list(value) if isinstance(value, tuple) else value for name, value in properties},
-        sort_keys=True,
-        separators=(",", ":"),
+    return _PROPERTIES_ENCODER.encode(
+        {name: list(value) if isinstance(value, tuple) else value for name, value in properties}
     )
 
 
@@ -87,7 +89,8 @@ def properties_from_text(text: str) -> tuple[tuple[str, PropertyValue], ...]:
 
 
 def buckets_text(buckets: tuple[int, ...]) -> str:
-    return json.dumps(list(buckets), separators=(",", ":"))
+    """The 16 counts as a JSON array, `[0,3,...]` (what `json.dumps` makes of ints, faster)."""
+    return "[" + ",".join([str(int(count)) for count in buckets]) + "]"
 
 
 def buckets_from_text(text: str) -> tuple[int, ...]:
