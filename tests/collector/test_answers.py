@@ -26,6 +26,7 @@ from tests.collector.batches import (
     yesterday,
 )
 from tests.collector.conftest import Collector, stored_rows
+from typer_telemetry.collector.app import MAX_BODY_BYTES
 
 JSON_ERROR = {"accepted": False}
 
@@ -97,15 +98,26 @@ def test_a_chunked_body_is_read_up_to_the_cap(collector: Collector) -> None:
     small = json.dumps(document).encode()
 
     def chunked(body: bytes) -> bytes:
+        """The answer to `body` sent in chunks; past the cap the sending stops and the answer is read.
+
+        The server answers 413 and closes as soon as the cap is crossed: any byte
+        sent after that would lie unread on its side, and closing a socket with
+        unread bytes resets the connection, losing the answer.
+        """
         with socket.create_connection(("127.0.0.1", collector.port)) as connection:
             connection.sendall(
                 b"POST /v1/batches HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                 b"Transfer-Encoding: chunked\r\n\r\n"
             )
+            sent = 0
             for start in range(0, len(body), 4096):
                 piece = body[start : start + 4096]
                 connection.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
-            connection.sendall(b"0\r\n\r\n")
+                sent += len(piece)
+                if sent > MAX_BODY_BYTES:
+                    break
+            else:
+                connection.sendall(b"0\r\n\r\n")
             return connection.makefile("rb").read()
 
     assert chunked(small).startswith(b"HTTP/1.1 200")
