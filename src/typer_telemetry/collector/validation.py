@@ -140,12 +140,7 @@ def check_batch(
     now: float,
 ) -> ValidBatch:
     """The storable part of a posted batch document, or `Refused`."""
-    body = _object(document, "the batch")
-    if body.get("format") != BATCH_FORMAT:
-        raise Refused(f"format is not {BATCH_FORMAT!r}")
-    version = body.get("version")
-    if type(version) is not int or version not in BATCH_VERSIONS:
-        raise Refused(f"version is not one of {list(BATCH_VERSIONS)}")
+    body, version = _format_and_version(document, "the batch", BATCH_FORMAT, BATCH_VERSIONS)
     key = body.get("idempotency_key")
     if not (
         isinstance(key, str)
@@ -228,14 +223,24 @@ def _record(values: dict[str, Any], schema: ToolSchema | None) -> Record | None:
         raise Refused(str(error)) from None
 
 
+def _format_and_version(
+    document: object, what: str, format_name: str, versions: tuple[int, ...]
+) -> tuple[dict[str, Any], int]:
+    """The document as an object, and its version, once its format and version are ones we read."""
+    body = _object(document, what)
+    if body.get("format") != format_name:
+        raise Refused(f"format is not {format_name!r}")
+    version = body.get("version")
+    if type(version) is not int or version not in versions:
+        raise Refused(f"version is not one of {list(versions)}")
+    return body, version
+
+
 def check_deletion(document: object) -> str:
     """The install id a deletion request names, or `Refused`."""
-    body = _object(document, "the deletion request")
-    if body.get("format") != DELETION_FORMAT:
-        raise Refused(f"format is not {DELETION_FORMAT!r}")
-    version = body.get("version")
-    if type(version) is not int or version not in DELETION_VERSIONS:
-        raise Refused(f"version is not one of {list(DELETION_VERSIONS)}")
+    body, _version = _format_and_version(
+        document, "the deletion request", DELETION_FORMAT, DELETION_VERSIONS
+    )
     install_id = body.get("install_id")
     from .._checks import is_uuid4
 
