@@ -224,3 +224,23 @@ def stored_batches(database: str) -> int:
         row = connection.execute(query.encode()).fetchone()
         assert row is not None
         return int(row[0])  # type: ignore[call-overload]
+
+
+def published_schema(folder: Path, target: str, cwd: Path | None = None) -> Path:
+    """The tool's contract as its author publishes it (`python -m typer_telemetry schema --json`)."""
+    path = folder / f"{target.partition('.')[0].partition(':')[0]}.json"
+    printed = subprocess.run(
+        [sys.executable, "-m", "typer_telemetry", "schema", target, "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=cwd,
+    )
+    path.write_text(printed.stdout)
+    return path
+
+
+def sqlite_collector_with(folder: Path, schema: Path) -> Collector:
+    """A collector started on a fresh SQLite file in `folder`, checking against `schema`."""
+    database = f"sqlite:///{folder / 'telemetry.sqlite'}"
+    return Collector(database, folder, ("--schema", str(schema))).start()

@@ -9,8 +9,6 @@ from __future__ import annotations
 import gzip
 import json
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +23,12 @@ from tests.collector.batches import (
     install_id,
     yesterday,
 )
-from tests.collector.conftest import Collector, stored_rows
+from tests.collector.conftest import (
+    Collector,
+    published_schema,
+    sqlite_collector_with,
+    stored_rows,
+)
 from typer_telemetry.collector.app import MAX_BODY_BYTES
 
 JSON_ERROR = {"accepted": False}
@@ -33,22 +36,12 @@ JSON_ERROR = {"accepted": False}
 
 @pytest.fixture(scope="module")
 def inventory_schema(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("schemas") / "inventory.json"
-    printed = subprocess.run(
-        [sys.executable, "-m", "typer_telemetry", "schema", "inventory.cli:telemetry", "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    path.write_text(printed.stdout)
-    return path
+    return published_schema(tmp_path_factory.mktemp("schemas"), "inventory.cli:telemetry")
 
 
 @pytest.fixture
 def collector(tmp_path: Path, inventory_schema: Path) -> Iterator[Collector]:
-    running = Collector(
-        f"sqlite:///{tmp_path / 'telemetry.sqlite'}", tmp_path, ("--schema", str(inventory_schema))
-    ).start()
+    running = sqlite_collector_with(tmp_path, inventory_schema)
     yield running
     running.stop()
 

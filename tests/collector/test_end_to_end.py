@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.collector.conftest import Collector, Postgres
+from tests.collector.conftest import Collector, Postgres, published_schema, sqlite_collector_with
 from tests.conftest import Tool
 from typer_telemetry._runner import AGENT_VARIABLES
 from typer_telemetry.collector.store import ReportRow, open_store
@@ -37,16 +37,8 @@ DAY_2 = DAY_1 + 86_400
 
 @pytest.fixture(scope="module")
 def warehouse_schema(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("schemas") / "warehouse.json"
-    printed = subprocess.run(
-        [sys.executable, "-m", "typer_telemetry", "schema", "warehouse:telemetry", "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=EXAMPLES,
-    )
-    path.write_text(printed.stdout)
-    return path
+    folder = tmp_path_factory.mktemp("schemas")
+    return published_schema(folder, "warehouse:telemetry", cwd=EXAMPLES)
 
 
 def warehouse(home: Path) -> Tool:
@@ -158,9 +150,7 @@ def reported_invocations(database: str) -> dict[str, int]:
 
 @pytest.fixture
 def sqlite_collector(tmp_path: Path, warehouse_schema: Path) -> Iterator[Collector]:
-    running = Collector(
-        f"sqlite:///{tmp_path / 'telemetry.sqlite'}", tmp_path, ("--schema", str(warehouse_schema))
-    ).start()
+    running = sqlite_collector_with(tmp_path, warehouse_schema)
     yield running
     running.stop()
 
