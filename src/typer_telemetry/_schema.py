@@ -11,11 +11,12 @@ without these tables.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from ._checks import (
     COMMAND_EVENT,
     MAX_COUNT,
+    MAX_DURATION_MS,
     OUTCOMES,
     SchemaError,
     check_properties,
@@ -327,30 +328,110 @@ _ROLLUP_BY_NAME = {field.name: field for field in ROLLUP_FIELDS}
 _ENVELOPE_BY_NAME = {field.name: field for field in ENVELOPE_FIELDS}
 
 
-def _check(values: Mapping[str, object], fields: Mapping[str, Field], what: str) -> None:
+_NUMBER_NAMES = (
+    "count",
+    "duration_ms_sum",
+    "duration_ms_min",
+    "duration_ms_max",
+    "duration_ms_buckets",
+)
+_CATEGORY_FIELDS = tuple(field for field in ROLLUP_FIELDS if field.name not in _NUMBER_NAMES)
+_NUMBER_FIELDS = tuple(_ROLLUP_BY_NAME[name] for name in _NUMBER_NAMES)
+
+
+def _check_names(values: Mapping[str, object], fields: Mapping[str, Field], what: str) -> None:
     extra = set(values) - set(fields)
     if extra:
         raise SchemaError(f"{what} has fields outside the schema: {sorted(extra)}")
     missing = set(fields) - set(values)
     if missing:
         raise SchemaError(f"{what} lacks fields: {sorted(missing)}")
-    for name, field in fields.items():
-        if not field.check(values[name]):
-            raise SchemaError(f"{what} field {name!r} is outside its limits ({field.limits})")
+
+
+def _check_fields(values: Mapping[str, object], fields: Iterable[Field], what: str) -> None:
+    for field in fields:
+        if not field.check(values[field.name]):
+            raise SchemaError(f"{what} field {field.name!r} is outside its limits ({field.limits})")
+
+
+def _check(values: Mapping[str, object], fields: Mapping[str, Field], what: str) -> None:
+    _check_names(values, fields, what)
+    _check_fields(values, fields.values(), what)
 
 
 def check_record(values: Mapping[str, object]) -> None:
     """Raise SchemaError unless `values` is a rollup record (as stored and sent) of the schema."""
-    _check(values, _ROLLUP_BY_NAME, "rollup record")
+    _check_names(values, _ROLLUP_BY_NAME, "rollup record")
+    check_record_categories(values)
+    check_record_numbers(values, command=values["event"] == COMMAND_EVENT)
+
+
+def check_record_categories(values: Mapping[str, object]) -> None:
+    """The half of `check_record` that depends on no number: the day, event, properties and outcome.
+
+    `values` has every field of a record. A check of many records may keep
+    this half's verdict for records alike in these fields (the collector does).
+    """
+    _check_fields(values, _CATEGORY_FIELDS, "rollup record")
     properties = values["properties"]
     assert isinstance(properties, dict)
     check_properties(str(values["event"]), properties)
+    if values["outcome"] == "success" and values["error_class"] != "":
+        raise SchemaError("a successful rollup record carries an error class")
+    failed = values["outcome"] != "success"
+    if values["event"] == COMMAND_EVENT and failed and values["error_class"] == "":
+        raise SchemaError("a failed command's record lacks its error class")
+
+
+# The largest duration sum a record may carry (is_duration's bound).
+_MAX_DURATION_SUM = MAX_DURATION_MS * MAX_COUNT
+
+
+def record_numbers_plainly_valid(values: Mapping[str, object], *, command: bool) -> bool:
+    """A quicker test of what `check_record_numbers` checks, for the plain case only.
+
+    True only when the numbers are of the plain types (an int count, float
+    durations, a list of ints) and pass every check of `check_record_numbers`;
+    False when they do not, or are of other types it allows (int durations):
+    then `check_record_numbers` decides. A collector checking many records
+    runs this first; the tests hold the two to each other.
+    """
+    count, total = values["count"], values["duration_ms_sum"]
+    minimum, maximum = values["duration_ms_min"], values["duration_ms_max"]
+    buckets = values["duration_ms_buckets"]
+    if not (
+        type(count) is int
+        and type(total) is float
+        and type(minimum) is float
+        and type(maximum) is float
+        and type(buckets) is list
+        and len(buckets) == DURATION_BUCKET_COUNT
+        and 1 <= count <= MAX_COUNT
+        # NaN fails every comparison and infinity the upper bounds: both come out False.
+        and 0.0 <= total <= _MAX_DURATION_SUM
+        and 0.0 <= minimum <= maximum <= _MAX_DURATION_SUM
+        and set(map(type, buckets)) == {int}
+        and min(buckets) >= 0
+    ):
+        return False
+    timed = sum(buckets)  # each at most the count, itself at most MAX_COUNT
+    if timed > count or (command and timed != count):
+        return False
+    return timed != 0 or not (total or minimum or maximum)
+
+
+def check_record_numbers(values: Mapping[str, object], *, command: bool) -> None:
+    """The other half: the count, the durations and the buckets, and how they agree.
+
+    `command`: the record is of the `command` event, whose every event is timed.
+    """
+    _check_fields(values, _NUMBER_FIELDS, "rollup record")
     buckets = values["duration_ms_buckets"]
     count = values["count"]
     assert isinstance(buckets, list)
     assert isinstance(count, int)
     timed = sum(buckets)
-    if values["event"] == COMMAND_EVENT and timed != count:
+    if command and timed != count:
         raise SchemaError("a command record's buckets do not add up to its count")
     if timed > count:
         raise SchemaError("a rollup record has more timed events than events")
@@ -361,11 +442,6 @@ def check_record(values: Mapping[str, object]) -> None:
         raise SchemaError("rollup record minimum exceeds its maximum")
     if timed == 0 and (values["duration_ms_sum"] or minimum or maximum):
         raise SchemaError("a rollup record without timed events has durations")
-    if values["outcome"] == "success" and values["error_class"] != "":
-        raise SchemaError("a successful rollup record carries an error class")
-    failed = values["outcome"] != "success"
-    if values["event"] == COMMAND_EVENT and failed and values["error_class"] == "":
-        raise SchemaError("a failed command's record lacks its error class")
 
 
 def check_envelope(values: Mapping[str, object]) -> None:

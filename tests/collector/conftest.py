@@ -203,7 +203,7 @@ def replicas(database: str, tmp_path: Path) -> Iterator[tuple[Collector, Collect
 
 def stored_rows(database: str) -> list[tuple[object, ...]]:
     """Every row of the records table, read straight from the database."""
-    query = "SELECT * FROM records ORDER BY id"
+    query = "SELECT * FROM records ORDER BY day, idempotency_key, position"
     if database.startswith("sqlite:///"):
         with sqlite3.connect(database.removeprefix("sqlite:///")) as connection:
             return list(connection.execute(query))

@@ -27,8 +27,8 @@ ALLOWED_STATUSES = {200, 400, 411, 413, 415, 429}
 SIGNALS = {"runner", "agent", "project_id", "sample_rate"}
 DECLARED = {"command": {"command", "flags"}, "ingest_completed": {"file_format", "rows", "dry_run"}}
 COLUMNS = [
-    "id",
     "idempotency_key",
+    "position",
     "day",
     "tool",
     "tool_version",

@@ -19,6 +19,7 @@ log lines carry neither.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -35,12 +36,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .store import RateLimit, Store, StoreUnavailable, open_store
+from .group import MAX_GROUP
+from .store import IngestOutcome, RateLimit, Store, StoreUnavailable, open_store
 from .validation import (
+    BatchChecker,
     Refused,
     ToolSchema,
     ValidBatch,
-    check_batch,
     check_deletion,
     schemas_by_tool,
 )
@@ -119,9 +121,71 @@ def _refuse_constant(name: str) -> None:
 
 def _document(body: bytes) -> object:
     try:
-        return json.loads(body, parse_constant=_refuse_constant)
+        # UTF-8 (what the format sends) decoded strictly first: json.loads reads str
+        # faster than bytes, whose decoding it does with error handlers; other
+        # encodings JSON allows are still read as json.loads reads them.
+        try:
+            text: str | bytes = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text = body
+        return json.loads(text, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
         raise _Answer(400, "the body is not a JSON document") from None
+
+
+class GroupWriter:
+    """Stores the batches of one process's requests in groups: one transaction and one thread per group.
+
+    A request's batch waits in a list; while a group is being written (in a
+    worker thread), the batches that come in wait for the next, so a group
+    gathers as many as came during one write, up to `max_group` (the same
+    group commit as group.py, without a thread per waiting request). Each
+    request is answered once the transaction that holds its batch has
+    committed.
+    """
+
+    def __init__(
+        self,
+        store: Callable[[], Store],
+        limit: RateLimit,
+        clock: Callable[[], float],
+        max_group: int = MAX_GROUP,
+    ) -> None:
+        self._store, self._limit, self._clock, self._max_group = store, limit, clock, max_group
+        self._waiting: list[tuple[ValidBatch, asyncio.Future[IngestOutcome]]] = []
+        self._drain: asyncio.Task[None] | None = None
+
+    async def ingest(self, batch: ValidBatch) -> IngestOutcome:
+        """The batch's outcome, once stored with the others waiting, or the error that failed it."""
+        future: asyncio.Future[IngestOutcome] = asyncio.get_running_loop().create_future()
+        self._waiting.append((batch, future))
+        if self._drain is None:
+            self._drain = asyncio.get_running_loop().create_task(self._write_waiting())
+        return await future
+
+    async def _write_waiting(self) -> None:
+        try:
+            while self._waiting:
+                group = self._waiting[: self._max_group]
+                del self._waiting[: self._max_group]
+                try:
+                    results: list[IngestOutcome | Exception] = await run_in_threadpool(
+                        self._write, [batch for batch, _ in group]
+                    )
+                except Exception as error:  # the transaction: no batch of the group is stored
+                    results = [error] * len(group)
+                for (_, future), result in zip(group, results, strict=True):
+                    if future.done():  # the request went away; its batch is stored all the same
+                        continue
+                    if isinstance(result, Exception):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self._drain = None
+
+    def _write(self, batches: list[ValidBatch]) -> list[IngestOutcome | Exception]:
+        return self._store().ingest_many(batches, now=self._clock(), limit=self._limit)
 
 
 def create_app(
@@ -147,6 +211,7 @@ def create_app(
         for schema in schemas
     )
     limit = rate_limit or RateLimit()
+    checker = BatchChecker(by_tool)
     prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
     opened: list[Store] = [] if isinstance(store, str) else [store]
 
@@ -158,11 +223,8 @@ def create_app(
     async def batches(request: Request) -> Response:
         try:
             document = _document(await _body(request, max_body_bytes))
-            batch = check_batch(
-                document,
-                header_key=request.headers.get("idempotency-key"),
-                schemas=by_tool,
-                now=clock(),
+            batch = checker.check(
+                document, header_key=request.headers.get("idempotency-key"), now=clock()
             )
         except _Answer as answer:
             return _refused(answer.status, answer.error, answer.headers)
@@ -170,11 +232,11 @@ def create_app(
             return _refused(400, str(error))
         return await _store_batch(batch)
 
+    writer = GroupWriter(current_store, limit, clock)
+
     async def _store_batch(batch: ValidBatch) -> Response:
         try:
-            outcome = await run_in_threadpool(
-                current_store().ingest, batch, now=clock(), limit=limit
-            )
+            outcome = await writer.ingest(batch)
         except Exception as error:  # the database, not the input
             log.error("cannot store a batch: %s", type(error).__name__)
             return _refused(

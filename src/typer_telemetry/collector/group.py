@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .rows import IngestOutcome, RateLimit
+from .rows import IngestOutcome, RateLimit, retry_after
 
 if TYPE_CHECKING:
     from .validation import ValidBatch
@@ -51,6 +51,58 @@ class Pending:
             raise self.error
         assert self.outcome is not None
         return self.outcome
+
+
+def decide_in_order(
+    group: Sequence[Pending], seen: set[str], received: dict[str, list[float]]
+) -> list[Pending]:
+    """Each batch of a group decided in order, as if stored one by one; the ones to store.
+
+    `seen` holds the keys already stored, `received` the times the group's
+    installs had batches stored within the window (both read in the group's
+    transaction, under the database's lock). A duplicate, or a batch over its
+    install's rate, gets its outcome here; the batches returned are to be
+    written, and count for the ones after them.
+    """
+    stored: list[Pending] = []
+    for pending in group:
+        batch, now, limit = pending.batch, pending.now, pending.limit
+        if batch.idempotency_key in seen:
+            pending.outcome = IngestOutcome("duplicate")
+            continue
+        times = received.setdefault(batch.envelope.install_id, [])
+        window = [at for at in times if at > now - limit.window_seconds]
+        if len(window) >= limit.batches:
+            pending.outcome = IngestOutcome(
+                "rate_limited", retry_after=retry_after(min(window), now, limit)
+            )
+            continue
+        seen.add(batch.idempotency_key)
+        times.append(now)
+        stored.append(pending)
+    return stored
+
+
+def write_together(
+    write: Callable[[Sequence[Pending]], None],
+    batches: Sequence[ValidBatch],
+    now: float,
+    limit: RateLimit,
+) -> list[IngestOutcome | Exception]:
+    """A group given whole (`Store.ingest_many`), written by `write` in one transaction now.
+
+    Each batch's outcome, or the error that failed it alone; an error of the
+    transaction itself is raised (no batch of the group is stored).
+    """
+    group = [Pending(batch, now, limit) for batch in batches]
+    write(group)
+    results: list[IngestOutcome | Exception] = []
+    for pending in group:
+        if isinstance(pending.error, Exception):
+            results.append(pending.error)
+        else:
+            results.append(pending.result())
+    return results
 
 
 class GroupCommit:

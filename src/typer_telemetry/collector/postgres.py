@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
-from .group import GroupCommit, Pending
+from .group import GroupCommit, Pending, decide_in_order, write_together
 from .rows import (
     STORE_SCHEMA_VERSION,
     IngestOutcome,
@@ -31,7 +31,7 @@ from .rows import (
     check_store_version,
     retry_after,
 )
-from .sqlite import ROW_COLUMNS, TABLES, record_rows, report_filter, report_row
+from .sqlite import BATCH_COLUMNS, REPORT_COLUMNS, TABLES, batch_row, report_filter, report_rows_of
 
 if TYPE_CHECKING:
     from .validation import ValidBatch
@@ -40,13 +40,56 @@ POOL_SIZE = 8
 CONNECT_TIMEOUT_SECONDS = 10
 # Any constant: the lock replicas take while creating the tables.
 _TABLES_LOCK = 7_361_902_114
+_INSERT_BATCHES = (
+    f"INSERT INTO batches ({BATCH_COLUMNS}) SELECT * FROM unnest("
+    "%s::text[], %s::text[], %s::text[], %s::text[], %s::double precision[], %s::text[],"
+    " %s::text[], %s::text[], %s::text[], %s::text[], %s::integer[], %s::text[])"
+    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key"
+)
 
 # SQLite's tables, in PostgreSQL's types (the same columns and indexes).
-_POSTGRES_TABLES = (
-    TABLES.replace("id INTEGER PRIMARY KEY", "id BIGSERIAL PRIMARY KEY")
-    .replace("received_at REAL", "received_at DOUBLE PRECISION")
-    .replace("REAL NOT NULL", "DOUBLE PRECISION NOT NULL")
-    .replace("count INTEGER", "count BIGINT")
+_POSTGRES_TABLES = TABLES.replace("received_at REAL", "received_at DOUBLE PRECISION")
+# The same view as SQLite's (sqlite.RECORDS_VIEW): every record a row, with its batch's envelope.
+_RECORDS_VIEW = """
+CREATE OR REPLACE VIEW records AS SELECT
+    b.idempotency_key, r.position - 1 AS position, b.day, b.tool, b.tool_version,
+    b.install_id, b.python_version, b.os, b.os_release, b.arch,
+    r.value ->> 'event' AS event,
+    (r.value -> 'properties')::text AS properties,
+    r.value ->> 'outcome' AS outcome,
+    r.value ->> 'error_class' AS error_class,
+    (r.value ->> 'count')::bigint AS count,
+    (r.value ->> 'duration_ms_sum')::double precision AS duration_ms_sum,
+    (r.value ->> 'duration_ms_min')::double precision AS duration_ms_min,
+    (r.value ->> 'duration_ms_max')::double precision AS duration_ms_max,
+    (r.value -> 'duration_ms_buckets')::text AS duration_ms_buckets
+FROM batches AS b, jsonb_array_elements(b.records::jsonb) WITH ORDINALITY AS r (value, position)
+"""
+# Version 1 kept a row per record (see sqlite._migrate_from_version_1): its tables as version 2's.
+_MIGRATE_FROM_VERSION_1 = (
+    "CREATE INDEX IF NOT EXISTS records_by_key ON records (idempotency_key, id)",
+    "DROP INDEX IF EXISTS batches_by_install",
+    "ALTER TABLE batches RENAME TO batches_version_1",
+    "ALTER TABLE batches_version_1 RENAME CONSTRAINT batches_pkey TO batches_version_1_pkey",
+    _POSTGRES_TABLES.split(";")[1],
+    f"INSERT INTO batches ({BATCH_COLUMNS})"
+    " SELECT b.idempotency_key, b.install_id, b.tool, b.day, b.received_at,"
+    " coalesce(r.tool_version, ''), coalesce(r.python_version, ''), coalesce(r.os, ''),"
+    " coalesce(r.os_release, ''), coalesce(r.arch, ''), r.count,"
+    " '[' || coalesce(r.records, '') || ']'"
+    " FROM batches_version_1 AS b LEFT JOIN LATERAL (SELECT count(*) AS count,"
+    + "".join(
+        f" (array_agg({column} ORDER BY id))[1] AS {column},"
+        for column in ("tool_version", "python_version", "os", "os_release", "arch")
+    )
+    + " string_agg(json_build_object('day', day, 'event', event, 'properties', properties::json,"
+    " 'outcome', outcome, 'error_class', error_class, 'count', count,"
+    " 'duration_ms_sum', duration_ms_sum, 'duration_ms_min', duration_ms_min,"
+    " 'duration_ms_max', duration_ms_max, 'duration_ms_buckets', duration_ms_buckets::json"
+    ")::text, ',' ORDER BY id) AS records"
+    + " FROM records WHERE idempotency_key = b.idempotency_key) AS r ON true",
+    "DROP TABLE records",
+    "DROP TABLE batches_version_1",
 )
 
 
@@ -61,18 +104,27 @@ class PostgresStore:
         self._group = GroupCommit(self._write_group)
         with self._borrowed() as connection, connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (_TABLES_LOCK,))
+            connection.execute(_POSTGRES_TABLES.split(";")[0].encode())  # collector_meta
+            found = connection.execute(
+                "SELECT value FROM collector_meta WHERE name = 'schema_version'"
+            ).fetchone()
+            check_store_version(found[0] if found else None)
+            if found is not None and found[0] == "1":
+                for statement in _MIGRATE_FROM_VERSION_1:
+                    connection.execute(statement.encode())
+                connection.execute(
+                    "UPDATE collector_meta SET value = %s WHERE name = 'schema_version'",
+                    (str(STORE_SCHEMA_VERSION),),
+                )
             for statement in _POSTGRES_TABLES.split(";"):
                 if statement.strip():
                     connection.execute(statement.encode())
+            connection.execute(_RECORDS_VIEW.encode())
             connection.execute(
                 "INSERT INTO collector_meta (name, value) VALUES ('schema_version', %s)"
                 " ON CONFLICT (name) DO NOTHING",
                 (str(STORE_SCHEMA_VERSION),),
             )
-            found = connection.execute(
-                "SELECT value FROM collector_meta WHERE name = 'schema_version'"
-            ).fetchone()
-            check_store_version(found[0] if found else None)
 
     class _Borrowed:
         def __init__(self, store: PostgresStore) -> None:
@@ -112,6 +164,12 @@ class PostgresStore:
     def ingest(self, batch: ValidBatch, *, now: float, limit: RateLimit) -> IngestOutcome:
         """Stored with the other batches being ingested at the time, in one transaction (group.py)."""
         return self._group.ingest(batch, now, limit)
+
+    def ingest_many(
+        self, batches: Sequence[ValidBatch], *, now: float, limit: RateLimit
+    ) -> list[IngestOutcome | Exception]:
+        """A group already gathered (the app's writer): one transaction, now."""
+        return write_together(self._write_group, batches, now, limit)
 
     def _write_group(self, group: Sequence[Pending]) -> None:
         """One transaction, one commit for the group, in a few round trips whatever its size.
@@ -183,53 +241,23 @@ class PostgresStore:
             (installs, oldest_cutoff),
         ):
             received[str(install)].append(float(at))  # type: ignore[arg-type]
-        stored: list[Pending] = []
-        for pending in group:
-            batch, now, limit = pending.batch, pending.now, pending.limit
-            if batch.idempotency_key in seen:
-                pending.outcome = IngestOutcome("duplicate")
-                continue
-            times = received[batch.envelope.install_id]
-            window = [at for at in times if at > now - limit.window_seconds]
-            if len(window) >= limit.batches:
-                pending.outcome = IngestOutcome(
-                    "rate_limited", retry_after=retry_after(min(window), now, limit)
-                )
-                continue
-            seen.add(batch.idempotency_key)
-            times.append(now)
-            stored.append(pending)
+        stored = decide_in_order(group, seen, received)
         if not stored:
             return
         # A key another install's batch holds (a custom sender's reuse) is a duplicate, as before.
+        rows = [batch_row(pending.batch, pending.now) for pending in stored]
         inserted = {
             str(key)
             for (key,) in connection.execute(
-                "INSERT INTO batches (idempotency_key, install_id, tool, day, received_at)"
-                " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
-                " %s::double precision[])"
-                " ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key",
-                (
-                    [pending.batch.idempotency_key for pending in stored],
-                    [pending.batch.envelope.install_id for pending in stored],
-                    [pending.batch.envelope.tool for pending in stored],
-                    [pending.batch.day for pending in stored],
-                    [pending.now for pending in stored],
-                ),
+                _INSERT_BATCHES,
+                [list(column) for column in zip(*rows, strict=True)],
             )
         }
-        with (
-            connection.cursor() as cursor,
-            cursor.copy(f"COPY records (idempotency_key, {ROW_COLUMNS}) FROM STDIN") as copy,
-        ):
-            for pending in stored:
-                if pending.batch.idempotency_key not in inserted:
-                    pending.outcome = IngestOutcome("duplicate")
-                    continue
-                rows = record_rows(pending.batch)
-                for row in rows:
-                    copy.write_row(row)
-                pending.outcome = IngestOutcome("stored", rows=len(rows))
+        for pending in stored:
+            if pending.batch.idempotency_key in inserted:
+                pending.outcome = IngestOutcome("stored", rows=pending.batch.record_count)
+            else:
+                pending.outcome = IngestOutcome("duplicate")
 
     def _ingest(
         self,
@@ -257,23 +285,13 @@ class PostgresStore:
                 retry_after=retry_after(float(oldest), now, limit),  # type: ignore[arg-type]
             )
         inserted = connection.execute(
-            "INSERT INTO batches (idempotency_key, install_id, tool, day, received_at)"
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING"
-            " RETURNING 1",
-            (batch.idempotency_key, install_id, batch.envelope.tool, batch.day, now),
+            f"INSERT INTO batches ({BATCH_COLUMNS}) VALUES ({', '.join(['%s'] * 12)})"
+            " ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1",
+            batch_row(batch, now),
         ).fetchone()
         if inserted is None:
             return IngestOutcome("duplicate")
-        rows = record_rows(batch)
-        if rows:
-            with connection.cursor() as cursor:
-                cursor.executemany(
-                    f"INSERT INTO records (idempotency_key, {ROW_COLUMNS}) VALUES ("
-                    + ", ".join(["%s"] * 18)
-                    + ")",
-                    rows,
-                )
-        return IngestOutcome("stored", rows=len(rows))
+        return IngestOutcome("stored", rows=batch.record_count)
 
     def forget(self, install_id: str) -> int:
         with self._borrowed() as connection, connection.transaction():
@@ -281,10 +299,12 @@ class PostgresStore:
                 "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (install_id,)
             )
             removed = connection.execute(
-                "DELETE FROM records WHERE install_id = %s", (install_id,)
-            ).rowcount
-            connection.execute("DELETE FROM batches WHERE install_id = %s", (install_id,))
-        return int(removed)
+                "WITH gone AS (DELETE FROM batches WHERE install_id = %s RETURNING record_count)"
+                " SELECT coalesce(sum(record_count), 0) FROM gone",
+                (install_id,),
+            ).fetchone()
+        assert removed is not None
+        return int(str(removed[0]))
 
     def register_schema(self, tool: str, document: str) -> None:
         with self._borrowed() as connection:
@@ -303,7 +323,10 @@ class PostgresStore:
         self, *, tool: str | None = None, since: str | None = None, until: str | None = None
     ) -> Iterator[ReportRow]:
         where, parameters = report_filter(tool, since, until, "%s")
-        query = f"SELECT {ROW_COLUMNS} FROM records{where} ORDER BY day, tool, id"
+        query = (
+            f"SELECT {REPORT_COLUMNS} FROM batches{where}"
+            " ORDER BY day, tool, received_at, idempotency_key"
+        )
         # A server-side cursor: a million rows are read a few thousand at a time.
         with (
             self._borrowed() as connection,
@@ -313,7 +336,7 @@ class PostgresStore:
             cursor.itersize = 5000
             cursor.execute(query.encode(), parameters)
             for values in cursor:
-                yield report_row(values)
+                yield from report_rows_of(values)
 
     def close(self) -> None:
         self._closed = True

@@ -10,11 +10,9 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
-from .._records import properties_from_json
-
 PropertyValue = str | bool | float | tuple[str, ...]
 # The version of the stores' tables; a row in `collector_meta` says which one a database has.
-STORE_SCHEMA_VERSION = 1
+STORE_SCHEMA_VERSION = 2
 
 
 class NewerStore(ValueError):
@@ -82,19 +80,6 @@ def properties_text(properties: tuple[tuple[str, PropertyValue], ...]) -> str:
     return _PROPERTIES_ENCODER.encode(
         {name: list(value) if isinstance(value, tuple) else value for name, value in properties}
     )
-
-
-def properties_from_text(text: str) -> tuple[tuple[str, PropertyValue], ...]:
-    return properties_from_json(json.loads(text))
-
-
-def buckets_text(buckets: tuple[int, ...]) -> str:
-    """The 16 counts as a JSON array, `[0,3,...]` (what `json.dumps` makes of ints, faster)."""
-    return "[" + ",".join([str(int(count)) for count in buckets]) + "]"
-
-
-def buckets_from_text(text: str) -> tuple[int, ...]:
-    return tuple(int(count) for count in json.loads(text))
 
 
 def retry_after(oldest: float, now: float, limit: RateLimit) -> int:

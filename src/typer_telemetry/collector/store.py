@@ -9,7 +9,7 @@ transaction), never by one process's memory, so they hold across replicas.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -28,6 +28,12 @@ class StoreUnavailable(RuntimeError):
 class Store(Protocol):
     def ingest(self, batch: ValidBatch, *, now: float, limit: RateLimit) -> IngestOutcome:
         """Store a batch in one transaction (see `IngestOutcome`): duplicates and the rate first."""
+
+    def ingest_many(
+        self, batches: Sequence[ValidBatch], *, now: float, limit: RateLimit
+    ) -> list[IngestOutcome | Exception]:
+        """Store batches in one transaction, in order, as if one by one; per batch its outcome
+        or the error that failed it alone. Raises when the transaction fails (none is stored)."""
 
     def forget(self, install_id: str) -> int:
         """Remove every row of `install_id` in one transaction; how many records were removed."""

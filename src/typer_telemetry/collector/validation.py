@@ -27,7 +27,14 @@ from typing import Any
 from .._checks import COMMAND_EVENT, COMMAND_PROPERTIES, SIGNAL_PROPERTIES, SchemaError, is_day
 from .._events import is_field_name, is_property_value
 from .._records import Batch, Envelope, Record, upgrade_version_1
-from .._schema import ENVELOPE_FIELD_NAMES, ROLLUP_FIELD_NAMES, SCHEMA_VERSION
+from .._schema import (
+    ENVELOPE_FIELD_NAMES,
+    ROLLUP_FIELD_NAMES,
+    SCHEMA_VERSION,
+    check_record_numbers,
+    record_numbers_plainly_valid,
+)
+from .rows import properties_text
 
 BATCH_FORMAT = "typer-telemetry-batch"
 DELETION_FORMAT = "typer-telemetry-deletion"
@@ -48,13 +55,24 @@ class Refused(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ValidBatch:
-    """A batch as it may be stored: the checked envelope and the records kept."""
+    """A batch as it may be stored: the checked envelope and the records kept.
+
+    The records are kept as the stores keep them, one JSON array (compact,
+    each record's fields in TELEMETRY.md's order, its properties sorted):
+    written as the check goes, so storing a batch encodes nothing again.
+    """
 
     idempotency_key: str
     day: str
     envelope: Envelope
-    records: tuple[Record, ...]
+    records_json: str
+    record_count: int
     dropped: int  # records left out (unknown event, day outside the window)
+
+    @property
+    def records(self) -> tuple[Record, ...]:
+        """The records kept, as the library's `Record`s (read back from `records_json`)."""
+        return tuple(Record.from_json(values) for values in json.loads(self.records_json))
 
     def batch(self) -> Batch:
         """As the library's own `Batch` (what a forwarder sends on)."""
@@ -140,34 +158,127 @@ def check_batch(
     now: float,
 ) -> ValidBatch:
     """The storable part of a posted batch document, or `Refused`."""
-    body, version = _format_and_version(document, "the batch", BATCH_FORMAT, BATCH_VERSIONS)
-    key = body.get("idempotency_key")
-    if not (
-        isinstance(key, str)
-        and 0 < len(key) <= MAX_IDEMPOTENCY_KEY
-        and _KEY_CHARACTERS.issuperset(key)
-    ):
-        raise Refused("idempotency_key is not 1 to 128 printable ASCII characters")
-    if header_key is not None and header_key != key:
-        raise Refused("the Idempotency-Key header differs from the body's idempotency_key")
-    day = body.get("day")
-    if not is_day(day):
-        raise Refused("day is not a YYYY-MM-DD day")
-    assert isinstance(day, str)
-    envelope = _envelope(_object(body.get("envelope"), "the envelope"), version)
-    records = body.get("records")
-    if not isinstance(records, list):
-        raise Refused("records is not a list")
-    oldest, newest = day_window(now)
-    schema = schemas.get(envelope.tool)
-    kept: list[Record] = []
-    for values in records:
+    return BatchChecker(schemas).check(document, header_key=header_key, now=now)
+
+
+# The record's fields, for a record that has them all and nothing else.
+_RECORD_NAMES = frozenset(ROLLUP_FIELD_NAMES)
+_TEXT_ENCODER = json.JSONEncoder(separators=(",", ":"))
+# Verdicts kept per schema at most, and the longest record half kept (characters): at
+# most about 20 MB, whatever is sent; beyond, verdicts are forgotten and found again.
+MAX_VERDICTS = 10_000
+MAX_VERDICT_KEY = 2048
+_UNSEEN = object()
+# A verdict: the record's non-number half as stored (from `"event"` to `"error_class"`),
+# or None: the record is dropped (an event the tool's contract does not declare).
+Verdict = str | None
+
+
+class BatchChecker:
+    """`check_batch` for a running collector: the same verdicts, found once for records alike.
+
+    Records repeat: the same few commands, outcomes and options come from
+    every install. The checks of a record's day, event, properties, outcome
+    and error class (`check_record_categories`, the tool's contract) depend
+    on nothing else, so their verdict is kept, per schema, under those five
+    values exactly as they came (their JSON text), and a record alike is
+    then only checked for its numbers (`check_record_numbers`). A record
+    seen for the first time, or one that is not plainly the format (a field
+    missing or extra, version 1, another day), takes the whole check. The
+    verdicts are the same either way; the tests hold the two paths to each
+    other.
+
+    `schemas` is read at every batch: a schema added to it later is used.
+    """
+
+    def __init__(self, schemas: Mapping[str, ToolSchema]) -> None:
+        self.schemas = schemas
+        self._verdicts: dict[int, tuple[ToolSchema | None, dict[str, Verdict]]] = {}
+
+    def check(self, document: object, *, header_key: str | None, now: float) -> ValidBatch:
+        """The storable part of a posted batch document, or `Refused`."""
+        body, version = _format_and_version(document, "the batch", BATCH_FORMAT, BATCH_VERSIONS)
+        key = body.get("idempotency_key")
+        if not (
+            isinstance(key, str)
+            and 0 < len(key) <= MAX_IDEMPOTENCY_KEY
+            and _KEY_CHARACTERS.issuperset(key)
+        ):
+            raise Refused("idempotency_key is not 1 to 128 printable ASCII characters")
+        if header_key is not None and header_key != key:
+            raise Refused("the Idempotency-Key header differs from the body's idempotency_key")
+        day = body.get("day")
+        if not is_day(day):
+            raise Refused("day is not a YYYY-MM-DD day")
+        assert isinstance(day, str)
+        envelope = _envelope(_object(body.get("envelope"), "the envelope"), version)
+        records = body.get("records")
+        if not isinstance(records, list):
+            raise Refused("records is not a list")
+        schema = self.schemas.get(envelope.tool)
+        verdicts = self._verdicts_of(schema)
+        opening = '{"day":"' + day + '",'  # a checked day: digits and dashes
+        texts: list[str] = []
+        for values in records:
+            text = self._record_text(values, day, opening, schema, verdicts)
+            if text is not None:
+                texts.append(text)
+        oldest, newest = day_window(now)
+        if not oldest <= day <= newest:
+            texts = []
+        return ValidBatch(
+            key, day, envelope, "[" + ",".join(texts) + "]", len(texts), len(records) - len(texts)
+        )
+
+    def _verdicts_of(self, schema: ToolSchema | None) -> dict[str, Verdict]:
+        kept = self._verdicts.get(id(schema))
+        if kept is None or kept[0] is not schema:
+            kept = (schema, {})
+            self._verdicts[id(schema)] = kept
+        return kept[1]
+
+    @staticmethod
+    def _record_text(
+        values: object,
+        day: str,
+        opening: str,
+        schema: ToolSchema | None,
+        verdicts: dict[str, Verdict],
+    ) -> str | None:
+        """The record as stored (JSON text), None to drop it, or `Refused`."""
+        alike: str | None = None
+        if type(values) is dict and values.keys() == _RECORD_NAMES and values["day"] == day:
+            properties = values["properties"]
+            if type(properties) is dict:
+                try:
+                    # repr tells JSON's values apart as JSON does (`True` is not `1`, nor `1.0`).
+                    alike = repr(
+                        (values["event"], values["outcome"], values["error_class"], properties)
+                    )
+                except (RecursionError, ValueError):  # too deep, or an int past repr's digits
+                    alike = None  # the whole check says what is wrong
+        if alike is not None:
+            assert isinstance(values, dict)
+            verdict = verdicts.get(alike, _UNSEEN)
+            if verdict is None:
+                return None
+            if isinstance(verdict, str):
+                command = values["event"] == COMMAND_EVENT
+                if record_numbers_plainly_valid(values, command=command):
+                    return opening + verdict + _plain_numbers_text(values)
+                try:
+                    check_record_numbers(values, command=command)
+                except SchemaError as error:
+                    raise Refused(str(error)) from None
+                return opening + verdict + _numbers_text(values)
         record = _record(_object(values, "a record"), schema)
-        if record is not None and oldest <= record.day <= newest and record.day == day:
-            kept.append(record)
-    if not oldest <= day <= newest:
-        kept = []
-    return ValidBatch(key, day, envelope, tuple(kept), len(records) - len(kept))
+        if alike is not None and len(alike) <= MAX_VERDICT_KEY:
+            if len(verdicts) >= MAX_VERDICTS:
+                verdicts.clear()
+            verdicts[alike] = None if record is None else _categories_text(record)
+        if record is None or record.day != day:
+            return None
+        return opening + _categories_text(record) + _numbers_text(record.to_json())
 
 
 def _envelope(values: dict[str, Any], version: int) -> Envelope:
@@ -221,6 +332,43 @@ def _record(values: dict[str, Any], schema: ToolSchema | None) -> Record | None:
         return Record.from_json(known)
     except SchemaError as error:
         raise Refused(str(error)) from None
+
+
+def _categories_text(record: Record) -> str:
+    """A checked record's fields from its event to its error class, as stored (JSON members)."""
+    return (
+        '"event":'
+        + _TEXT_ENCODER.encode(record.event)
+        + ',"properties":'
+        + properties_text(record.properties)
+        + ',"outcome":'
+        + _TEXT_ENCODER.encode(record.outcome)
+        + ',"error_class":'
+        + _TEXT_ENCODER.encode(record.error_class)
+        + ","
+    )
+
+
+def _numbers_text(values: Mapping[str, Any]) -> str:
+    """A checked record's count, durations and buckets, as stored (the last JSON members)."""
+    return (
+        f'"count":{int(values["count"])},'
+        f'"duration_ms_sum":{float(values["duration_ms_sum"])!r},'
+        f'"duration_ms_min":{float(values["duration_ms_min"])!r},'
+        f'"duration_ms_max":{float(values["duration_ms_max"])!r},'
+        f'"duration_ms_buckets":[{",".join(map(str, values["duration_ms_buckets"]))}]}}'
+    )
+
+
+def _plain_numbers_text(values: Mapping[str, Any]) -> str:
+    """`_numbers_text` of numbers of the plain types (`record_numbers_plainly_valid`), quicker."""
+    return (
+        f'"count":{values["count"]},'
+        f'"duration_ms_sum":{values["duration_ms_sum"]!r},'
+        f'"duration_ms_min":{values["duration_ms_min"]!r},'
+        f'"duration_ms_max":{values["duration_ms_max"]!r},'
+        f'"duration_ms_buckets":{str(values["duration_ms_buckets"]).replace(" ", "")}}}'
+    )
 
 
 def _format_and_version(
