@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from ._checks import (
     COMMAND_EVENT,
     MAX_COUNT,
-    MAX_DURATION_MS,
     OUTCOMES,
     SchemaError,
     check_properties,
@@ -381,43 +380,6 @@ def check_record_categories(values: Mapping[str, object]) -> None:
     failed = values["outcome"] != "success"
     if values["event"] == COMMAND_EVENT and failed and values["error_class"] == "":
         raise SchemaError("a failed command's record lacks its error class")
-
-
-# The largest duration sum a record may carry (is_duration's bound).
-_MAX_DURATION_SUM = MAX_DURATION_MS * MAX_COUNT
-
-
-def record_numbers_plainly_valid(values: Mapping[str, object], *, command: bool) -> bool:
-    """A quicker test of what `check_record_numbers` checks, for the plain case only.
-
-    True only when the numbers are of the plain types (an int count, float
-    durations, a list of ints) and pass every check of `check_record_numbers`;
-    False when they do not, or are of other types it allows (int durations):
-    then `check_record_numbers` decides. A collector checking many records
-    runs this first; the tests hold the two to each other.
-    """
-    count, total = values["count"], values["duration_ms_sum"]
-    minimum, maximum = values["duration_ms_min"], values["duration_ms_max"]
-    buckets = values["duration_ms_buckets"]
-    if not (
-        type(count) is int
-        and type(total) is float
-        and type(minimum) is float
-        and type(maximum) is float
-        and type(buckets) is list
-        and len(buckets) == DURATION_BUCKET_COUNT
-        and 1 <= count <= MAX_COUNT
-        # NaN fails every comparison and infinity the upper bounds: both come out False.
-        and 0.0 <= total <= _MAX_DURATION_SUM
-        and 0.0 <= minimum <= maximum <= _MAX_DURATION_SUM
-        and set(map(type, buckets)) == {int}
-        and min(buckets) >= 0
-    ):
-        return False
-    timed = sum(buckets)  # each at most the count, itself at most MAX_COUNT
-    if timed > count or (command and timed != count):
-        return False
-    return timed != 0 or not (total or minimum or maximum)
 
 
 def check_record_numbers(values: Mapping[str, object], *, command: bool) -> None:

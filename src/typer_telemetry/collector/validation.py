@@ -24,15 +24,23 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from .._checks import COMMAND_EVENT, COMMAND_PROPERTIES, SIGNAL_PROPERTIES, SchemaError, is_day
+from .._checks import (
+    COMMAND_EVENT,
+    COMMAND_PROPERTIES,
+    MAX_COUNT,
+    MAX_DURATION_MS,
+    SIGNAL_PROPERTIES,
+    SchemaError,
+    is_day,
+)
 from .._events import is_field_name, is_property_value
 from .._records import Batch, Envelope, Record, upgrade_version_1
 from .._schema import (
+    DURATION_BUCKET_COUNT,
     ENVELOPE_FIELD_NAMES,
     ROLLUP_FIELD_NAMES,
     SCHEMA_VERSION,
     check_record_numbers,
-    record_numbers_plainly_valid,
 )
 from .rows import properties_text
 
@@ -264,8 +272,9 @@ class BatchChecker:
                 return None
             if isinstance(verdict, str):
                 command = values["event"] == COMMAND_EVENT
-                if record_numbers_plainly_valid(values, command=command):
-                    return opening + verdict + _plain_numbers_text(values)
+                text = _plain_record_text(values, command, opening, verdict)
+                if text is not None:
+                    return text
                 try:
                     check_record_numbers(values, command=command)
                 except SchemaError as error:
@@ -360,14 +369,56 @@ def _numbers_text(values: Mapping[str, Any]) -> str:
     )
 
 
-def _plain_numbers_text(values: Mapping[str, Any]) -> str:
-    """`_numbers_text` of numbers of the plain types (`record_numbers_plainly_valid`), quicker."""
+# The largest duration a record may carry (is_duration's bound), and the
+# buckets' texts already written (the same few come again and again).
+_MAX_DURATION_SUM = MAX_DURATION_MS * MAX_COUNT
+_BUCKETS_TEXTS: dict[tuple[int, ...], str] = {}
+
+
+def _plain_record_text(
+    values: Mapping[str, Any], command: bool, opening: str, categories: str
+) -> str | None:
+    """The record as stored, when its numbers are plain and pass `check_record_numbers`; else None.
+
+    Plain: an int count, float durations, a list of ints; for those types
+    this is `check_record_numbers` restated (NaN fails every comparison, an
+    infinity the upper bounds), and a None hands the record to it (other
+    types it allows, such as int durations, or a refusal it words). The
+    tests hold the two to each other.
+    """
+    count, total = values["count"], values["duration_ms_sum"]
+    minimum, maximum = values["duration_ms_min"], values["duration_ms_max"]
+    buckets = values["duration_ms_buckets"]
+    if not (
+        type(count) is int
+        and type(total) is float
+        and type(minimum) is float
+        and type(maximum) is float
+        and type(buckets) is list
+        and len(buckets) == DURATION_BUCKET_COUNT
+        and 1 <= count <= MAX_COUNT
+        and 0.0 <= total <= _MAX_DURATION_SUM
+        and 0.0 <= minimum <= maximum <= _MAX_DURATION_SUM
+        and set(map(type, buckets)) == {int}
+    ):
+        return None
+    key = tuple(buckets)  # ints only, so equal keys are equal buckets
+    buckets_text = _BUCKETS_TEXTS.get(key)
+    if buckets_text is None:
+        if min(buckets) < 0:
+            return None
+        if len(_BUCKETS_TEXTS) >= MAX_VERDICTS:
+            _BUCKETS_TEXTS.clear()
+        buckets_text = _BUCKETS_TEXTS[key] = str(buckets).replace(" ", "")
+    timed = sum(buckets)  # each at most the count, itself at most MAX_COUNT
+    if timed > count or (command and timed != count):
+        return None
+    if timed == 0 and (total or minimum or maximum):
+        return None
     return (
-        f'"count":{values["count"]},'
-        f'"duration_ms_sum":{values["duration_ms_sum"]!r},'
-        f'"duration_ms_min":{values["duration_ms_min"]!r},'
-        f'"duration_ms_max":{values["duration_ms_max"]!r},'
-        f'"duration_ms_buckets":{str(values["duration_ms_buckets"]).replace(" ", "")}}}'
+        f'{opening}{categories}"count":{count},"duration_ms_sum":{total!r},'
+        f'"duration_ms_min":{minimum!r},"duration_ms_max":{maximum!r},'
+        f'"duration_ms_buckets":{buckets_text}}}'
     )
 
 
