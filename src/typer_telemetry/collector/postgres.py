@@ -40,10 +40,11 @@ POOL_SIZE = 8
 CONNECT_TIMEOUT_SECONDS = 10
 # Any constant: the lock replicas take while creating the tables.
 _TABLES_LOCK = 7_361_902_114
+# Arrays sent binary (%b): in text, each quote of the records' JSON would be escaped one by one.
 _INSERT_BATCHES = (
     f"INSERT INTO batches ({BATCH_COLUMNS}) SELECT * FROM unnest("
-    "%s::text[], %s::text[], %s::text[], %s::text[], %s::double precision[], %s::text[],"
-    " %s::text[], %s::text[], %s::text[], %s::text[], %s::integer[], %s::text[])"
+    "%b::text[], %b::text[], %b::text[], %b::text[], %b::double precision[], %b::text[],"
+    " %b::text[], %b::text[], %b::text[], %b::text[], %b::integer[], %b::text[])"
     " ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key"
 )
 
@@ -185,7 +186,13 @@ class PostgresStore:
         that the bad batch fails alone.
         """
         try:
-            with self._borrowed() as connection, connection.transaction():
+            # Pipelined: BEGIN, the locks and the reads go out together, then the insert
+            # and COMMIT; two waits on the network for the group.
+            with (
+                self._borrowed() as connection,
+                connection.pipeline(),
+                connection.transaction(),
+            ):
                 self._lock_installs(connection, group)
                 self._write_together(connection, group)
             return
@@ -211,36 +218,32 @@ class PostgresStore:
     def _lock_installs(
         connection: psycopg.Connection[tuple[object, ...]], group: Sequence[Pending]
     ) -> None:
-        installs = sorted({pending.batch.envelope.install_id for pending in group})
-        keys = connection.execute(
-            "SELECT DISTINCT hashtextextended(id, 0) AS key FROM unnest(%s::text[]) AS id"
-            " ORDER BY key",
-            (installs,),
-        ).fetchall()
-        with connection.cursor() as cursor:
-            cursor.executemany("SELECT pg_advisory_xact_lock(%s)", [(key,) for (key,) in keys])
+        # The keys sorted in a fenced subquery (OFFSET 0), so the locks are taken in their order.
+        connection.execute(
+            "SELECT pg_advisory_xact_lock(key) FROM (SELECT DISTINCT hashtextextended(id, 0)"
+            " AS key FROM unnest(%b::text[]) AS id ORDER BY key OFFSET 0) AS ordered",
+            ([pending.batch.envelope.install_id for pending in group],),
+        )
 
     @staticmethod
     def _write_together(
         connection: psycopg.Connection[tuple[object, ...]], group: Sequence[Pending]
     ) -> None:
         """Decide each batch in order (duplicate, over the rate, stored), then write the stored."""
-        keys = [pending.batch.idempotency_key for pending in group]
-        installs = sorted({pending.batch.envelope.install_id for pending in group})
-        seen = {
-            str(key)
-            for (key,) in connection.execute(
-                "SELECT idempotency_key FROM batches WHERE idempotency_key = ANY(%s)", (keys,)
-            )
-        }
-        oldest_cutoff = min(pending.now - pending.limit.window_seconds for pending in group)
+        keys = {pending.batch.idempotency_key for pending in group}
+        installs = {pending.batch.envelope.install_id for pending in group}
+        cutoff = min(pending.now - pending.limit.window_seconds for pending in group)
+        seen: set[str] = set()
         received: dict[str, list[float]] = {install: [] for install in installs}
-        for install, at in connection.execute(
-            "SELECT install_id, received_at FROM batches"
-            " WHERE install_id = ANY(%s) AND received_at > %s",
-            (installs, oldest_cutoff),
+        for key, install, at in connection.execute(
+            "SELECT idempotency_key, install_id, received_at FROM batches"
+            " WHERE idempotency_key = ANY(%b) OR (install_id = ANY(%b) AND received_at > %s)",
+            (list(keys), list(installs), cutoff),
         ):
-            received[str(install)].append(float(at))  # type: ignore[arg-type]
+            if key in keys:
+                seen.add(str(key))
+            if install in received and float(at) > cutoff:  # type: ignore[arg-type]
+                received[str(install)].append(float(at))  # type: ignore[arg-type]
         stored = decide_in_order(group, seen, received)
         if not stored:
             return
