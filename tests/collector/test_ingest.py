@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,7 +24,14 @@ from tests.collector.batches import (
     install_id,
     yesterday,
 )
-from tests.collector.conftest import Answer, Collector, Postgres, stored_batches, stored_rows
+from tests.collector.conftest import (
+    Answer,
+    Collector,
+    Postgres,
+    published_schema,
+    stored_batches,
+    stored_rows,
+)
 from tests.hardening.conftest import Reliability
 
 
@@ -173,3 +181,25 @@ def test_a_schema_given_to_one_replica_holds_for_a_replica_started_without_it(
         ("command", {"command": "db migrate", "flags": ["--force"]}),
         ("ingest_completed", {"file_format": "csv"}),
     ]
+
+
+def test_a_schema_registered_while_a_replica_runs_is_used_by_it_without_a_restart(
+    database: str, tmp_path: Path
+) -> None:
+    schema = published_schema(tmp_path, "inventory.cli:telemetry")
+    running = Collector(database, tmp_path, ("--schema-reload", "0")).start()
+    try:
+
+        def undeclared_kept() -> bool:
+            sent = batch(install_id(), [event_record(yesterday(), {}, event="undeclared_event")])
+            assert send(running, sent).status == 200
+            return any(row[0] == sent["idempotency_key"] for row in stored_rows(database))
+
+        assert undeclared_kept(), "without a contract, the generic checks keep the event"
+        Collector(database, tmp_path, ("--schema", str(schema))).start().stop()  # registers it
+        deadline = time.monotonic() + 30
+        while undeclared_kept():  # each batch has the contracts read again (--schema-reload 0)
+            assert time.monotonic() < deadline, "the running replica never read the contract"
+    finally:
+        running.stop()
+    assert "Traceback" not in running.log.read_text()

@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from .._records import Batch
 
 MAX_BODY_BYTES = 64 * 1024
+# How often a running collector reads the contracts registered in the store again.
+SCHEMA_RELOAD_SECONDS = 60.0
 STORE_RETRY_AFTER_SECONDS = 60
 log = logging.getLogger("typer_telemetry.collector")
 
@@ -197,21 +199,27 @@ def create_app(
     forwarder: Forwarder | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     clock: Callable[[], float] = time.time,
+    schema_reload_seconds: float = SCHEMA_RELOAD_SECONDS,
 ) -> Starlette:
     """The collector as an ASGI app; `store` a Store, or a URL opened when the app starts.
 
     `schemas` are tools' published contracts (`ToolSchema`, or paths of
     `telemetry schema --json` files), one per tool; for other tools, the
     contracts registered in the store (`serve --schema` registers them) are
-    read when the app starts. The access log of the
+    read when the app starts, and again every `schema_reload_seconds` while
+    batches come in, so a contract another replica registers is used here
+    within that time without a restart. The access log of the
     server that runs it should be off: its lines carry the client's address.
     """
     by_tool = schemas_by_tool(
         schema if isinstance(schema, ToolSchema) else ToolSchema.load(Path(schema))
         for schema in schemas
     )
+    given = frozenset(by_tool)  # the contracts given here; the others come from the store
     limit = rate_limit or RateLimit()
     checker = BatchChecker(by_tool)
+    loaded_at = [clock()]
+    reloads: set[asyncio.Task[None]] = set()
     prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
     opened: list[Store] = [] if isinstance(store, str) else [store]
 
@@ -220,7 +228,18 @@ def create_app(
             raise StoreUnavailable("the store is not open")
         return opened[0]
 
+    async def reload_registered() -> None:
+        try:
+            await run_in_threadpool(load_registered)
+        except Exception as error:  # kept as they were; tried again after the interval
+            log.error("cannot read the registered schemas: %s", type(error).__name__)
+
     async def batches(request: Request) -> Response:
+        if clock() - loaded_at[0] >= schema_reload_seconds:
+            loaded_at[0] = clock()
+            task = asyncio.get_running_loop().create_task(reload_registered())
+            reloads.add(task)  # a reference until done (the loop keeps only a weak one)
+            task.add_done_callback(reloads.discard)
         try:
             document = _document(await _body(request, max_body_bytes))
             batch = checker.check(
@@ -288,20 +307,22 @@ def create_app(
         return _refused(500, "internal error")
 
     def load_registered() -> None:
-        """The contracts registered in the store, for the tools not given here."""
+        """The contracts registered in the store, for the tools not given here (the newest wins)."""
         for text in current_store().registered_schemas():
             try:
                 schema = ToolSchema.from_json(json.loads(text))
             except ValueError as error:
                 log.error("a registered schema cannot be read: %s", error)
                 continue
-            by_tool.setdefault(schema.tool, schema)
+            if schema.tool not in given and by_tool.get(schema.tool) != schema:
+                by_tool[schema.tool] = schema
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if isinstance(store, str):
             opened.append(await run_in_threadpool(open_store, store))
         await run_in_threadpool(load_registered)
+        loaded_at[0] = clock()
         if forwarder is not None:
             forwarder.start()
         try:
@@ -348,4 +369,5 @@ def app_from_environment() -> Starlette:
         prefix=config["prefix"],
         rate_limit=RateLimit(config["rate_batches"], config["rate_window_seconds"]),
         forwarder=forwarder,
+        schema_reload_seconds=config.get("schema_reload_seconds", SCHEMA_RELOAD_SECONDS),
     )

@@ -70,6 +70,14 @@ def serve(
         int, typer.Option("--rate", min=1, help="Batches per install id per hour.")
     ] = RateLimit().batches,
     workers: Annotated[int, typer.Option("--workers", min=1)] = 1,
+    schema_reload: Annotated[
+        float,
+        typer.Option(
+            "--schema-reload",
+            min=0.0,
+            help="Seconds between reads of the schemas other replicas registered.",
+        ),
+    ] = 60.0,
 ) -> None:
     """Serve the ingest API until interrupted."""
     import uvicorn
@@ -111,6 +119,7 @@ def serve(
             "forward_queue": str(forward_queue.resolve()),
             "rate_batches": rate,
             "rate_window_seconds": RateLimit().window_seconds,
+            "schema_reload_seconds": schema_reload,
         }
     )
     uvicorn.run(
