@@ -329,3 +329,43 @@ def test_a_queue_that_cannot_be_written_refuses_the_batch_without_raising_and_re
         "thread keeps running and backs off",
         lost="PostHog's copy of the refused batch (the collector's store keeps it)",
     )
+
+
+def test_serve_with_two_workers_forwards_every_stored_batch_to_posthog_through_one_queue(
+    tmp_path: Path, posthog: PostHogReceiver
+) -> None:
+    from tests.collector.batches import batch as wire_batch
+    from tests.collector.batches import command_record, event_record, install_id, yesterday
+    from tests.collector.conftest import Collector
+
+    queue = tmp_path / "queue.sqlite"
+    collector = Collector(
+        f"sqlite:///{tmp_path / 'telemetry.sqlite'}",
+        tmp_path,
+        ("--workers", "2", "--forward-posthog", posthog.url, "--posthog-key", API_KEY,
+         "--forward-queue", str(queue)),
+    ).start()  # fmt: skip
+    expected: set[str] = set()
+    try:
+        for number in range(8):
+            records = [command_record(yesterday(), count=1 + number), event_record(yesterday(), {})]
+            sent = wire_batch(install_id(), records)
+            body = json.dumps(sent).encode()
+            headers = {"Content-Type": "application/json"}
+            assert collector.post("/v1/batches", body, headers).status == 200
+            assert collector.post("/v1/batches", body, headers).status == 200  # a duplicate
+            expected |= {event_uuid(sent["idempotency_key"], n) for n in range(2)}
+        deadline = time.monotonic() + 60
+        received: set[str] = set()
+        while received != expected:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"{len(received)} of {len(expected)} events reached PostHog"
+            arrived = posthog.wait_for(len(posthog.requests) + 1, timeout=remaining)
+            received = {uuid for request in arrived for uuid in uuids(request.json())}
+            assert received <= expected, "an event PostHog should not have had"
+    finally:
+        collector.stop()
+    with sqlite3.connect(queue) as connection:
+        assert connection.execute("SELECT count(*) FROM queue").fetchone()[0] == 0
+    connection.close()
+    assert "Traceback" not in collector.log.read_text()

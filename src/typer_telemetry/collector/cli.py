@@ -90,12 +90,6 @@ def serve(
         raise typer.BadParameter(
             "--forward-posthog needs --posthog-key", param_hint="--posthog-key"
         )
-    if forward_posthog and workers > 1:
-        raise typer.BadParameter(
-            "forwarding keeps one queue: run it with --workers 1 (several replicas each"
-            " with its own --forward-queue are fine)",
-            param_hint="--workers",
-        )
     schemas = [path.resolve() for path in schema or ()]
     try:
         read = [ToolSchema.read(path) for path in schemas]
