@@ -69,9 +69,11 @@ def compat(session: nox.Session, typer: str) -> None:
     )
 
 
-@nox.session(python="3.12")
+@nox.session(python=["3.10", "3.13"])
 def collector(session: nox.Session) -> None:
     """The reference collector: real servers, SQLite and PostgreSQL (docs/collector.md).
+
+    On the oldest and the newest Python supported (the benchmark runs it on 3.12).
 
     PostgreSQL's server binaries must be installed (`initdb`, `pg_ctl` on PATH
     or in /usr/lib/postgresql/*/bin): the tests fail, never skip, without them.
