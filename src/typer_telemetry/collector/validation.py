@@ -188,9 +188,11 @@ class BatchChecker:
     Records repeat: the same few commands, outcomes and options come from
     every install. The checks of a record's day, event, properties, outcome
     and error class (`check_record_categories`, the tool's contract) depend
-    on nothing else, so their verdict is kept, per schema, under those five
-    values exactly as they came (their JSON text), and a record alike is
-    then only checked for its numbers (`check_record_numbers`). A record
+    on nothing else, so their verdict is kept, per schema, under the event,
+    outcome, error class and properties exactly as they came (their `repr`,
+    which tells `true` from `1` and `1.0` as JSON does; the day is the
+    batch's), and a record alike is then only checked for its numbers
+    (`check_record_numbers`, quicker still for plain ones). A record
     seen for the first time, or one that is not plainly the format (a field
     missing or extra, version 1, another day), takes the whole check. The
     verdicts are the same either way; the tests hold the two paths to each
