@@ -186,8 +186,8 @@ class PostgresStore:
         that the bad batch fails alone.
         """
         try:
-            # Pipelined: BEGIN, the locks and the reads go out together, then the insert
-            # and COMMIT; two waits on the network for the group.
+            # Pipelined: BEGIN, the locks and the read go out together; then the insert,
+            # whose keys are read back; then COMMIT: three waits on the network in all.
             with (
                 self._borrowed() as connection,
                 connection.pipeline(),
