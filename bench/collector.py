@@ -199,7 +199,11 @@ def server(
         )
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
-        while log_path.read_text(errors="replace").count("Application startup complete") < workers:
+        # Every worker's app is up, and the socket: with one worker uvicorn binds it only
+        # after the app's startup (its "running on" line comes then).
+        while log_path.read_text(errors="replace").count(
+            "Application startup complete"
+        ) < workers or "Uvicorn running on" not in log_path.read_text(errors="replace"):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the server did not start:\n{log_path.read_text()}")
             time.sleep(0.05)  # polling the log for the real condition: every worker is up

@@ -93,9 +93,13 @@ class Collector:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"the collector exited:\n{self.log.read_text()}")
-            if "Application startup complete" in self.log.read_text():
+            # The app is up, and so is the socket: with one worker, uvicorn binds it only
+            # after the app's startup (the "running on" line); with more, the parent binds
+            # it first and a worker's app then starts.
+            started = self.log.read_text()
+            if "Application startup complete" in started and "Uvicorn running on" in started:
                 return self
-            time.sleep(0.05)  # polling the log for the real condition: the app is up
+            time.sleep(0.05)  # polling the log for the real condition: app and socket are up
         raise AssertionError(f"the collector did not start:\n{self.log.read_text()}")
 
     def stop(self) -> None:
