@@ -362,12 +362,22 @@ def _categories_text(record: Record) -> str:
 
 def _numbers_text(values: Mapping[str, Any]) -> str:
     """A checked record's count, durations and buckets, as stored (the last JSON members)."""
+    return _numbers_members(
+        int(values["count"]),
+        float(values["duration_ms_sum"]),
+        float(values["duration_ms_min"]),
+        float(values["duration_ms_max"]),
+        "[" + ",".join(map(str, values["duration_ms_buckets"])) + "]",
+    )
+
+
+def _numbers_members(
+    count: int, total: float, minimum: float, maximum: float, buckets_text: str
+) -> str:
+    """The count, durations (floats) and buckets (JSON text) as the record's last JSON members."""
     return (
-        f'"count":{int(values["count"])},'
-        f'"duration_ms_sum":{float(values["duration_ms_sum"])!r},'
-        f'"duration_ms_min":{float(values["duration_ms_min"])!r},'
-        f'"duration_ms_max":{float(values["duration_ms_max"])!r},'
-        f'"duration_ms_buckets":[{",".join(map(str, values["duration_ms_buckets"]))}]}}'
+        f'"count":{count},"duration_ms_sum":{total!r},"duration_ms_min":{minimum!r},'
+        f'"duration_ms_max":{maximum!r},"duration_ms_buckets":{buckets_text}}}'
     )
 
 
@@ -417,11 +427,7 @@ def _plain_record_text(
         return None
     if timed == 0 and (total or minimum or maximum):
         return None
-    return (
-        f'{opening}{categories}"count":{count},"duration_ms_sum":{total!r},'
-        f'"duration_ms_min":{minimum!r},"duration_ms_max":{maximum!r},'
-        f'"duration_ms_buckets":{buckets_text}}}'
-    )
+    return opening + categories + _numbers_members(count, total, minimum, maximum, buckets_text)
 
 
 def _format_and_version(
