@@ -144,11 +144,14 @@ def _exit_delay(results: Results) -> Outcome:
     """
     if results.exit_delays is None:
         return None
-    hung, slow, healthy = (results.exit_delays.delay(name) for name in ("hung", "slow", "healthy"))
+    hung, slow, healthy, unaccepting = (
+        results.exit_delays.delay(name) for name in ("hung", "slow", "healthy", "unaccepting")
+    )
     return (
         f"{hung.after_command_delay_ms:+.1f} ms after the command (whole run "
         f"{hung.delay_ms:+.1f} ms); slow endpoint {slow.after_command_delay_ms:+.1f} ms, "
-        f"healthy {healthy.after_command_delay_ms:+.1f} ms",
+        f"healthy {healthy.after_command_delay_ms:+.1f} ms, never accepting "
+        f"{unaccepting.after_command_delay_ms:+.1f} ms",
         hung.after_command_delay_ms <= MAX_EXIT_DELAY_MS and hung.sends_seen == hung.runs,
     )
 

@@ -2,8 +2,8 @@
 
 Exit delay: the instrumented tool's `work` command runs for WORK_SECONDS and
 counts as long-running after LONG_RUNNING_AFTER seconds, so it sends the
-pending completed day while it runs. Its wall time with a healthy, a slow
-and a hung endpoint, minus the same command's wall time with telemetry
+pending completed day while it runs. Its wall time with a healthy, a slow,
+a hung endpoint and one that never accepts the connection, minus the same command's wall time with telemetry
 disabled (DO_NOT_TRACK=1) in the same round, is the delay at exit. The
 time from the command's last line ("worked") to the end of the process is
 measured too: it leaves out start-up, and so varies much less.
@@ -28,7 +28,7 @@ from harness import (
     store_directory,
     tool_command,
 )
-from local_receiver import SLOW_ANSWER_SECONDS, Receiver
+from local_receiver import SLOW_ANSWER_SECONDS, Receiver, Unaccepting
 
 from typer_telemetry._delivery import build_envelope, idempotency_key
 from typer_telemetry._records import Record
@@ -46,12 +46,13 @@ WORK_SECONDS = 1.5
 LONG_RUNNING_AFTER = 0.2
 SEEDED_INVOCATIONS = 10
 ARRIVAL_TIMEOUT_SECONDS = 10.0
-CONDITIONS = ("disabled", "healthy", "slow", "hung")
+CONDITIONS = ("disabled", "healthy", "slow", "hung", "unaccepting")
 CONDITION_LABELS = {
     "disabled": "telemetry disabled (DO_NOT_TRACK=1), the baseline",
     "healthy": "healthy endpoint",
     "slow": f"slow endpoint (answers after {SLOW_ANSWER_SECONDS:.0f} s)",
     "hung": "hung endpoint (never answers)",
+    "unaccepting": "endpoint that never accepts the connection (connecting hangs)",
 }
 
 
@@ -80,7 +81,7 @@ class ExitDelays:
 
 def measure_exit_delays(
     root: Path,
-    receivers: Mapping[str, Receiver],
+    receivers: Mapping[str, Receiver | Unaccepting],
     *,
     rounds: int,
     yesterday_noon: float,
@@ -116,7 +117,10 @@ def measure_exit_delays(
                 raise RuntimeError(f"`work` exited with {timed.exit_code} ({condition})")
             walls[condition].append(timed.wall_ms)
             after_command[condition].append(timed.after_line_ms)
-            if condition != "disabled":
+            if condition == "unaccepting":
+                pass  # nothing can arrive, and nothing is waited for
+            elif condition != "disabled":
+                assert isinstance(receiver, Receiver)
                 try:
                     receiver.wait_for(before + 1, timeout=ARRIVAL_TIMEOUT_SECONDS)
                     sends_seen[condition] += 1

@@ -11,11 +11,15 @@ collector alike. Three behaviours:
 
 Every wait is bounded: a connection idle for `IDLE_TIMEOUT_SECONDS` is closed,
 and slow or hung handlers are released when the receiver closes.
+
+`Unaccepting` is an endpoint whose connections are never accepted: a client's
+connect waits until its own timeout, as behind a firewall that drops packets.
 """
 
 from __future__ import annotations
 
 import gzip
+import socket
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -130,3 +134,40 @@ class Receiver:
 
 def _ignore_error(request: object, client_address: object) -> None:
     """A client that went away mid-request is expected here, not an error to print."""
+
+
+class Unaccepting:
+    """A listening socket whose one-connection queue is kept full: every new connect hangs.
+
+    Linux drops a SYN while the accept queue is full, so the client retries
+    until its own connect timeout. Nothing ever arrives (`count()` is 0).
+    """
+
+    def __enter__(self) -> Unaccepting:
+        self._listener = socket.socket()
+        self._listener.bind((LISTEN_ADDRESS, 0))
+        self._listener.listen(0)
+        self._fillers: list[socket.socket] = []
+        address = self._listener.getsockname()
+        while True:  # fill the queue: the first connect that does not complete in time
+            filler = socket.socket()
+            filler.settimeout(0.5)
+            self._fillers.append(filler)
+            try:
+                filler.connect(address)
+            except TimeoutError:
+                break
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for filler in self._fillers:
+            filler.close()
+        self._listener.close()
+
+    @property
+    def url(self) -> str:
+        host, port = self._listener.getsockname()
+        return f"http://{host}:{port}"
+
+    def count(self) -> int:
+        return 0

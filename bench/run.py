@@ -46,7 +46,7 @@ from invocations import (
     measure_short_invocations,
     profile_imports,
 )
-from local_receiver import Behaviour, Receiver
+from local_receiver import Behaviour, Receiver, Unaccepting
 from recording import (
     STORE_SIZES,
     StoreAtLimits,
@@ -276,9 +276,10 @@ def measure(settings: Settings, root: Path, progress: Progress) -> Results:
                 today=today,
             ),
         )
-        exit_receivers = {
+        exit_receivers: dict[str, Receiver | Unaccepting] = {
             behaviour: receiver(behaviour) for behaviour in ("healthy", "slow", "hung")
         }
+        exit_receivers["unaccepting"] = stack.enter_context(Unaccepting())
         results.exit_delays = attempt(
             "5. exit delay of a long-running invocation",
             results,

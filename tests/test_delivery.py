@@ -141,8 +141,10 @@ def send_to_a_hung_endpoint(
 
 
 def test_a_hung_endpoint_does_not_hold_up_the_exit_and_data_goes_out_later(
-    tool: Tool, receiver: Receiver
+    tool: Tool, receiver: Receiver, tmp_path: Path
 ) -> None:
+    census = tmp_path / "threads"
+    tool.env["TOOL_THREAD_CENSUS"] = str(census)
     process, env = send_to_a_hung_endpoint(tool, receiver)
     started = time.monotonic()
     process.communicate(input="", timeout=30)
@@ -151,6 +153,9 @@ def test_a_hung_endpoint_does_not_hold_up_the_exit_and_data_goes_out_later(
     # The process ended while its request was still unanswered (it did not wait
     # for the 10 s request timeout). The precise exit delay is measured in bench/.
     assert exit_seconds < 5
+    # The exchange was cut, not left running: no thread of ours lived on into
+    # the interpreter's finalization, where a waking daemon thread can crash it.
+    assert census.read_text().splitlines()[-1] == "exit 1"
     assert pending_days(tool, env) == ["2026-03-10", "2026-03-11"]
 
     receiver.respond()
@@ -299,6 +304,48 @@ def test_plain_http_to_another_host_is_refused(tool: Tool) -> None:
     result = tool.run("wait", "--seconds", "0.5", env=on(DAY_2, "http://telemetry.example.com/v1"))
     assert result.returncode == 0
     assert pending_days(tool, env) == ["2026-03-10", "2026-03-11"]
+
+
+def test_a_short_run_leaves_no_thread_of_ours_at_exit(
+    tool: Tool, receiver: Receiver, tmp_path: Path
+) -> None:
+    census = tmp_path / "threads"
+    env = on(DAY_1, receiver.url("/v1"), TOOL_THREAD_CENSUS=str(census))
+    env["TOOL_LONG_RUNNING_AFTER"] = "3600"  # the trigger waits, and is ended with the run
+    result = tool.run("hello", "x", env=env)
+    assert (result.returncode, result.stdout) == (0, "Hello, x!\n")
+    # Its thread was ended with the run, not left to wake during the exit.
+    assert census.read_text() == "returned 1\nexit 1\n"
+    assert list(receiver) == []
+
+
+def test_an_exit_during_a_slow_back_end_send_waits_for_it_and_nothing_goes_twice(
+    tool: Tool, tmp_path: Path
+) -> None:
+    sink = tmp_path / "telemetry.jsonl"
+    census = tmp_path / "threads"
+    env = {
+        "TOOL_NOW": str(DAY_1),
+        "TOOL_FILE_BACKEND": str(sink),
+        "TOOL_SLOW_BACKEND": "1",
+        "TOOL_LONG_RUNNING_AFTER": "0.05",
+        "TOOL_THREAD_CENSUS": str(census),
+    }
+    tool.run("hello", "x", env=env)
+    later = {**env, "TOOL_NOW": str(DAY_2)}
+    sending = Path(f"{sink}.sending")
+    # The command ends as soon as the back end has begun to send, which it ends only
+    # once the main thread has ended: the send is under way as the tool exits.
+    result = long_running_run(tool, later, sending.exists)
+    assert (result.returncode, result.stdout) == (0, "ready\nwaited\n")
+    assert census.read_text().splitlines()[-1] == "exit 1"
+    # The exit waited for the send: it was written, and taken out of the store.
+    (line,) = sink.read_text().splitlines()
+    assert json.loads(line)["day"] == "2026-03-10"
+    assert "2026-03-10" not in pending_days(tool, {**later, "TOOL_LONG_RUNNING_AFTER": "3600"})
+    sending.unlink()
+    long_running_run(tool, later, lambda: True)
+    assert len(sink.read_text().splitlines()) == 1
 
 
 def test_a_custom_back_end_receives_completed_days(tool: Tool, tmp_path: Path) -> None:

@@ -385,6 +385,11 @@ def utc_time(timestamp: float) -> str:
 
 
 def _remaining(deadline: float) -> float:
+    """The time the next call of a back end has; raises once none is left, or the tool exits."""
+    from . import _exiting
+
+    if _exiting.exiting:
+        raise DeliveryError("the tool exited first")
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise TimeoutError("out of time for sending")

@@ -10,10 +10,11 @@ stays off for the run (fail closed). Where the files are is `_paths.py`'s.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -129,6 +130,15 @@ def try_lock(descriptor: int, *, shared: bool) -> bool:
     return True
 
 
+# Threads whose lock waits give up at once: sending threads, once the interpreter exits.
+_abandoned: set[int] = set()
+
+
+def abandon_lock_waits(threads: Iterable[int]) -> None:
+    """Make the lock waits of these threads (by ident) give up from now on (see `_exiting`)."""
+    _abandoned.update(threads)
+
+
 def wait_lock(descriptor: int, *, shared: bool, timeout: float) -> None:
     """Take the lock, waiting at most `timeout` seconds (a stuck holder must not hang us)."""
     deadline = time.monotonic() + timeout
@@ -136,6 +146,8 @@ def wait_lock(descriptor: int, *, shared: bool, timeout: float) -> None:
     while not try_lock(descriptor, shared=shared):
         if time.monotonic() >= deadline:
             raise LockUnavailable("the lock is held by another process")
+        if _abandoned and _thread.get_ident() in _abandoned:
+            raise LockUnavailable("the tool is exiting")
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
 

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 LONG_RUNNING_ATTRIBUTE = "__typer_telemetry_long_running__"
 SEND_TIMEOUT_SECONDS = 30.0
+# The longest the end of an invocation waits for its trigger's thread to end (it
+# only has to wake and return: microseconds, unless the machine is starved).
+CANCEL_WAIT_SECONDS = 1.0
 
 
 # -- how an invocation ended ----------------------------------------------------
@@ -427,41 +430,59 @@ class Trigger:
     Only a *long-running* invocation sends: one that has run for
     `long_running_after` seconds, or one whose command is marked
     `@telemetry.long_running` (`now()`). The end of the invocation
-    (`cancel()`) makes a waiting thread give up, so short commands never
-    import httpx, never open a socket and never wait. A send already under
-    way is left to finish on its own: the process does not wait for it.
+    (`cancel()`) ends a thread still waiting, and waits the moment it takes
+    to end, so short commands never import httpx, never open a socket and
+    never leave a thread of ours running as the interpreter exits. A send
+    already under way goes on while the tool does; if the tool exits first,
+    `_exiting` cuts the send short and waits for the thread, briefly.
 
-    The thread is a bare `_thread` one: nothing here needs what
-    `threading.Thread` adds (joining, names, excepthook), and a tool that has
-    not imported `threading` is spared its import (about 1 ms) on every
-    invocation that could send. Like a daemon thread, nothing waits for it
-    at exit, and nothing is registered to run at exit.
+    A daemon `threading.Thread`: Typer has already imported `threading`, and
+    its `join` waits until the thread has truly ended.
     """
 
     def __init__(self, settings: Settings) -> None:
+        import threading  # already loaded by Typer: a lookup
+
         self._settings = settings
-        self._cancelled = False
+        # "waiting" until the thread starts sending ("sending") or the invocation ends first.
+        self._state = "waiting"
+        self._state_lock = _thread.allocate_lock()
         # Held until `now()` or `cancel()` releases it; the thread waits on it.
         self._wake = _thread.allocate_lock()
         self._wake.acquire()
-        _thread.start_new_thread(self._run, ())
+        self._thread = threading.Thread(target=self._run, name="typer-telemetry", daemon=True)
+        self._thread.start()
 
     def now(self) -> None:
         with contextlib.suppress(RuntimeError):  # already released: once is enough
             self._wake.release()
 
     def cancel(self) -> None:
-        self._cancelled = True
+        with self._state_lock:
+            waiting = self._state == "waiting"
+            if waiting:
+                self._state = "cancelled"
         self.now()
+        if waiting:
+            self._thread.join(CANCEL_WAIT_SECONDS)
 
     def _run(self) -> None:
         try:
             self._wake.acquire(True, min(self._settings.long_running_after, _thread.TIMEOUT_MAX))
-            if self._cancelled:
+            if self._state == "cancelled":  # the usual end: at once, with nothing imported
                 return
-            from ._delivery import flush
+            from . import _exiting  # before the state lock: an import takes a lock of its own
 
-            flush(self._settings, timeout=SEND_TIMEOUT_SECONDS)
+            with self._state_lock:
+                if self._state == "cancelled" or not _exiting.start_sending():
+                    return
+                self._state = "sending"
+            try:
+                from ._delivery import flush
+
+                flush(self._settings, timeout=SEND_TIMEOUT_SECONDS)
+            finally:
+                _exiting.stop_sending()
         except Exception as problem:  # a thread's error must never surface
             self._settings.debug(f"sending failed: {problem!r}")
 
@@ -473,4 +494,21 @@ def start_trigger(settings: Settings) -> Trigger | None:
     by_environment = decided_by_environment(settings.env_prefix, os.environ)
     if by_environment is not None and not by_environment.enabled:
         return None
+    if "_pytest.assertion.rewrite" in sys.modules:
+        _load_sending_code()
     return Trigger(settings)
+
+
+def _load_sending_code() -> None:
+    """Load, in this thread, the modules a send loads, before a trigger could send.
+
+    Under pytest only. pytest rewrites the asserts of every module of a
+    package that ships a pytest plugin (this one does), and parses each with
+    `ast.parse`, without a cache under PYTHONDONTWRITEBYTECODE. On Python
+    3.11, two threads parsing at once can fail with "SystemError: AST
+    constructor recursion depth mismatch" (CPython gh-106905): a sending
+    thread loading its modules while the command loads another of ours (its
+    `telemetry.status()`, say) could fail the author's test. Loaded here,
+    they are only looked up by the sending thread.
+    """
+    from . import _config, _delivery, _exiting  # noqa: F401 - loaded for the sending thread

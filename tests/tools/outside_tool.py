@@ -4,6 +4,12 @@ TOOL_WITHOUT_TELEMETRY=1 runs the same app without the library, for side-by-side
 TOOL_NOW=<epoch seconds> pins the clock that decides the UTC day.
 TOOL_LONG_RUNNING_AFTER=<seconds> sets when a running command counts as long-running.
 TOOL_FILE_BACKEND=<path> sends to a FileBackend instead of an endpoint.
+TOOL_SLOW_BACKEND=1 makes that back end's `send` first create `<path>.sending`, then write
+only once the main thread has ended (the tool is exiting): a send still under way at exit.
+TOOL_THREAD_CENSUS=<path>: the number of the process's Python threads (those with a
+thread state, bare `_thread` ones included) is written there as
+"returned N" the moment the app returns, and as "exit N" at exit, after the library's own
+exit hook (registered later, so run first).
 """
 
 from __future__ import annotations
@@ -18,11 +24,33 @@ import typer
 
 app = typer.Typer(help="An outside tool.")
 
+if os.environ.get("TOOL_THREAD_CENSUS"):
+    import atexit
+
+    def census(moment: str) -> None:
+        with open(os.environ["TOOL_THREAD_CENSUS"], "a", encoding="utf-8") as out:
+            out.write(f"{moment} {len(sys._current_frames())}\n")
+
+    atexit.register(census, "exit")
+
 
 def file_backend(path: str) -> Any:
     from typer_telemetry.backends import FileBackend
 
-    return FileBackend(path)
+    if not os.environ.get("TOOL_SLOW_BACKEND"):
+        return FileBackend(path)
+
+    class Slow(FileBackend):
+        def send(self, batch: Any, *, timeout: float) -> None:
+            import threading
+
+            with open(f"{path}.sending", "w", encoding="utf-8"):
+                pass
+            while threading.main_thread().is_alive():
+                time.sleep(0.001)
+            super().send(batch, timeout=timeout)
+
+    return Slow(path)
 
 
 if not os.environ.get("TOOL_WITHOUT_TELEMETRY"):
@@ -145,4 +173,8 @@ def push(dry_run: Annotated[bool, typer.Option("--dry-run")] = False) -> None:
 
 
 if __name__ == "__main__":
-    app()
+    try:
+        app()
+    finally:
+        if os.environ.get("TOOL_THREAD_CENSUS"):
+            census("returned")

@@ -84,25 +84,33 @@ def post(
 
     import httpx  # only when sending
 
+    from .. import _exiting
+
     sockets: list[socket.socket] = []
     expired = threading.Event()
+    exited = threading.Event()
 
     def trace(event: str, info: Mapping[str, object]) -> None:
-        # httpx's public trace hook hands over the connected stream.
+        # httpx's public trace hook hands over the connected stream. Resolving
+        # the name and connecting cannot be cut: an exit does not wait for them.
+        if event == "connection.connect_tcp.started":
+            _exiting.uncuttable(True)
+        elif event in ("connection.connect_tcp.complete", "connection.connect_tcp.failed"):
+            _exiting.uncuttable(False)
         if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
             stream = info.get("return_value")
             found = getattr(stream, "get_extra_info", lambda _name: None)("socket")
             if isinstance(found, socket.socket):
                 sockets.append(found)
-                if expired.is_set():
+                if expired.is_set() or exited.is_set():
                     _shut(found)
 
-    def expire() -> None:
-        expired.set()
+    def cut(ended: threading.Event) -> None:
+        ended.set()
         for connected in sockets:
             _shut(connected)
 
-    watchdog = threading.Timer(timeout, expire)
+    watchdog = threading.Timer(timeout, cut, (expired,))
     watchdog.daemon = True
     deadline = time.monotonic() + timeout
     # Replies are never compressed: a small gzip body must not unpack to gigabytes.
@@ -111,9 +119,12 @@ def post(
         "User-Agent": USER_AGENT,
         "Accept-Encoding": "identity",
     }
+    if _exiting.exiting:  # nothing new starts once the tool exits (see `_exiting`)
+        raise DeliveryError("the tool exited first")
     try:
         watchdog.start()
         with (
+            _exiting.cut_on_exit(lambda: cut(exited)),
             _client(url, timeout) as client,
             client.stream(
                 "POST", url, content=body, headers=request_headers, extensions={"trace": trace}
@@ -137,11 +148,16 @@ def post(
     except DeliveryError:
         raise
     except Exception as error:  # httpx's, ssl's, the file system's: all are "not delivered"
+        if exited.is_set() and isinstance(error, httpx.HTTPError):
+            raise DeliveryError("the tool exited before the reply") from None
         if expired.is_set() and isinstance(error, httpx.HTTPError):
             raise DeliveryError("the reply took longer than the timeout") from None
         raise DeliveryError(f"{type(error).__name__}: {error}") from None
     finally:
+        _exiting.uncuttable(False)
         watchdog.cancel()
+        if watchdog.ident is not None:  # started: it only has to wake and return
+            watchdog.join()  # so that no thread of ours outlives the exchange
 
 
 def _client(url: str, timeout: float) -> httpx.Client:
