@@ -99,7 +99,8 @@ def at_exit() -> None:
     with _changed:
         exiting = True
         cuts = list(_cuts.values())
-        senders = dict(_senders)
+        # Alive only: in a child forked during a send, the parent's thread is not.
+        senders = {ident: thread for ident, thread in _senders.items() if thread.is_alive()}
     abandon_lock_waits(senders)
     for cut in cuts:
         with contextlib.suppress(Exception):
@@ -107,7 +108,10 @@ def at_exit() -> None:
     deadline = time.monotonic() + EXIT_WAIT_SECONDS
 
     def settled() -> bool:
-        return all(ident not in _senders or ident in _uncuttable for ident in senders)
+        return all(
+            ident not in _senders or ident in _uncuttable or not thread.is_alive()
+            for ident, thread in senders.items()
+        )
 
     with _changed:
         _changed.wait_for(settled, timeout=EXIT_WAIT_SECONDS)
