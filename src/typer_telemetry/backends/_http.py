@@ -119,8 +119,6 @@ def post(
         "User-Agent": USER_AGENT,
         "Accept-Encoding": "identity",
     }
-    if _exiting.exiting:  # nothing new starts once the tool exits (see `_exiting`)
-        raise DeliveryError("the tool exited first")
     try:
         watchdog.start()
         with (
