@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Tool, in_process_telemetry, run_burst
+from tests.conftest import OUTSIDE_TOOL, TOOLS, Tool, in_process_telemetry, run_burst
 from tests.receiver import Receiver
 from typer_telemetry._recording import record_command
 
@@ -346,6 +348,55 @@ def test_an_exit_during_a_slow_back_end_send_waits_for_it_and_nothing_goes_twice
     sending.unlink()
     long_running_run(tool, later, lambda: True)
     assert len(sink.read_text().splitlines()) == 1
+
+
+def test_a_send_loads_httpx_without_its_command_line_client(
+    tool: Tool, receiver: Receiver, tmp_path: Path
+) -> None:
+    endpoint = receiver.url("/v1")
+    tool.run("hello", "x", env=on(DAY_1, endpoint))
+    modules = tmp_path / "modules.txt"
+    tool.script = TOOLS / "modules_loaded.py"
+    try:
+        process = tool.popen(
+            str(OUTSIDE_TOOL),
+            "wait",
+            "--until-stdin-closes",
+            env=on(DAY_2, endpoint, MODULES_OUT=str(modules)),
+        )
+        assert process.stdout is not None
+        assert process.stdout.readline() == "ready\n"
+        receiver.wait_for(1)
+        process.communicate(input="", timeout=30)
+    finally:
+        tool.script = OUTSIDE_TOOL
+    assert process.returncode == 0
+    assert [batch["day"] for batch in batches(receiver)] == ["2026-03-10"]
+    loaded = set(modules.read_text().split())
+    assert "httpx" in loaded  # it did send with httpx
+    # httpx's own command (and with it rich's syntax and pygments) was not imported.
+    assert "httpx._main" not in loaded
+    assert not {name for name in loaded if name.split(".")[0] == "pygments"}
+
+
+def test_httpx_loaded_for_sending_still_runs_its_own_command(tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "from typer_telemetry.backends._http import load_httpx\n"
+        "load_httpx()\n"
+        "import httpx\n"
+        "assert 'httpx._main' not in sys.modules\n"
+        "httpx.main(['--help'])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "100", "NO_COLOR": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Usage: httpx" in result.stdout
 
 
 def test_a_custom_back_end_receives_completed_days(tool: Tool, tmp_path: Path) -> None:

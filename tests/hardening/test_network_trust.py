@@ -186,6 +186,35 @@ def test_ssl_cert_file_names_the_certificates_an_https_endpoint_is_checked_again
     )
 
 
+def test_an_https_proxy_is_checked_against_the_certificates_ssl_cert_file_names(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reliability: Any
+) -> None:
+    with RawServer(replying("200 OK", b""), tls_folder=tmp_path) as proxy:
+        telemetry = in_process_telemetry(monkeypatch, home, "proxy-tls-tool", ELSEWHERE)
+        no_proxy_settings(monkeypatch)
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url("", "https"))
+        # The proxy's self-signed certificate is not trusted by default: it is told nothing.
+        report = flushed(telemetry, DAY_2)
+        assert report.days_sent == (), report
+        assert report.error is not None
+        assert "certificate" in report.error.lower(), report.error
+        assert proxy.requests == []
+        # Named by SSL_CERT_FILE (a corporate CA), the proxy is trusted as an endpoint would
+        # be: it gets the CONNECT (then speaks no TLS itself, and the day stays pending).
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "cert.pem"))
+        assert telemetry.flush(timeout=10).error is not None
+        (request,) = proxy.requests
+        assert (request.method, request.path) == ("CONNECT", "telemetry.example.test:443")
+        assert [record["day"] for record in pending(telemetry)] == ["2026-03-10"]
+    reliability.record(
+        area="Network",
+        fault="HTTPS_PROXY=https:// (a TLS proxy, self-signed), with and without SSL_CERT_FILE",
+        cases=2,
+        outcome="untrusted: a report error, the proxy is told nothing; named by SSL_CERT_FILE: "
+        "the proxy is trusted and gets the CONNECT",
+    )
+
+
 # -- 2. the library's own failures never reach the tool ------------------------------
 
 

@@ -8,8 +8,9 @@ What the environment may change is decided here, not by httpx's
 the receiver): a loopback endpoint is always reached directly; any other
 endpoint honours the standard proxy variables (`https_proxy`, `all_proxy`,
 `no_proxy`, lower or upper case), as corporate networks need; an https
-endpoint honours `SSL_CERT_FILE`/`SSL_CERT_DIR` for the certificates it
-trusts. Nothing else of the environment or the home folder is read.
+endpoint, and an https proxy (through OpenSSL's defaults), honour
+`SSL_CERT_FILE`/`SSL_CERT_DIR` for the certificates they are checked
+against. Nothing else of the environment or the home folder is read.
 """
 
 from __future__ import annotations
@@ -82,9 +83,10 @@ def post(
     import threading
     import time
 
-    import httpx  # only when sending
-
     from .. import _exiting
+
+    load_httpx()  # only when sending
+    import httpx
 
     sockets: list[socket.socket] = []
     expired = threading.Event()
@@ -158,14 +160,50 @@ def post(
             watchdog.join()  # so that no thread of ours outlives the exchange
 
 
+def load_httpx() -> None:
+    """Import httpx without the command-line client its package loads with it.
+
+    httpx's `__init__` imports `httpx._main`, its `httpx` command, and with it
+    rich's and pygments' modules (about 90 modules and 7,000 objects) when
+    they are installed, as they are beside Typer. The sending thread would
+    import them while the tool's command runs (about 50 ms of CPU), and the
+    interpreter's last collections at the tool's exit would walk them all.
+    So while httpx loads, `httpx._main` counts as absent (httpx has a
+    fallback for that), and `httpx.main` then loads the real command when
+    called. An httpx the tool has already imported is used as it is.
+    """
+    import sys
+
+    if "httpx" in sys.modules:
+        return
+    blocked = "httpx._main" not in sys.modules
+    if blocked:
+        sys.modules["httpx._main"] = None  # type: ignore[assignment]
+    try:
+        import httpx
+    finally:
+        if blocked and "httpx._main" in sys.modules and sys.modules["httpx._main"] is None:
+            del sys.modules["httpx._main"]
+    if blocked:
+        httpx.main = _httpx_command  # type: ignore[assignment]
+
+
+def _httpx_command(*arguments: object, **options: object) -> object:
+    """`httpx.main`, the httpx command, imported only when something calls it."""
+    from httpx._main import main
+
+    return main(*arguments, **options)
+
+
 def _client(url: str, timeout: float) -> httpx.Client:
     """A client that reads nothing from the environment but what the module docstring lists."""
+    load_httpx()
     import httpx
 
     target = httpx.URL(url)
     proxy = proxy_for(target.scheme, target.host)
     transport = httpx.HTTPTransport(
-        verify=_trusted_certificates() if target.scheme == "https" else True,
+        verify=_trusted_certificates() if target.scheme == "https" else _no_tls(),
         trust_env=False,
         proxy=httpx.Proxy(proxy) if proxy is not None else None,
     )
@@ -235,6 +273,18 @@ def is_loopback_host(host: str) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped.is_loopback
     return address.is_loopback
+
+
+def _no_tls() -> ssl.SSLContext:
+    """For a plain `http` endpoint (on this machine, never proxied): a context that trusts nothing.
+
+    No TLS is spoken, and loading the certificate bundle would take tens of
+    milliseconds of the sending thread, its objects kept until the tool
+    exits. Were TLS ever spoken with this context, it would fail closed.
+    """
+    import ssl
+
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 def _trusted_certificates() -> ssl.SSLContext | bool:
