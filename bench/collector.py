@@ -45,6 +45,14 @@ NOBODY = 65534
 TARGETS = ("trivial endpoint", "collector, SQLite", "collector, PostgreSQL")
 MAX_RECORDS = 24  # records per batch: 10 to 24, a busy user's completed day
 STARTUP_SECONDS = 60
+# What bench/tools/collector_parts.py leaves out, and how the page names each variant.
+PARTS = (
+    ("none", "the whole collector"),
+    ("store", "without storing"),
+    ("store,records", "without storing or checking the records"),
+    ("store,records,parse", "without storing, checking the records or parsing the body"),
+)
+PARTS_CONNECTIONS = 16
 
 
 @dataclass(frozen=True)
@@ -115,6 +123,9 @@ class CollectorFigures:
     not_measured: dict[str, str] = field(default_factory=dict)  # target -> why
     # Milliseconds per batch of each step, in one process without HTTP: target -> step -> ms
     steps_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    # The collector on SQLite with parts left out (PARTS), and the trivial endpoint:
+    # label -> accepted batches/s of each run (one worker, PARTS_CONNECTIONS connections)
+    parts: dict[str, list[float]] = field(default_factory=dict)
     cpu_split: str = ""
     load: str = ""
     settings: str = ""
@@ -447,6 +458,46 @@ def measure_steps(database: str, batches: int) -> dict[str, float]:
     return {step: seconds * 1000 / batches for step, seconds in spent.items()}
 
 
+def measure_parts(
+    folder: Path, settings: CollectorSettings, progress: Callable[[str], None]
+) -> dict[str, list[float]]:
+    """The collector on SQLite with parts of its work left out, beside the trivial endpoint.
+
+    One worker (server and load each on a CPU of its own), PARTS_CONNECTIONS
+    connections, fresh batches only; the variants in turn, `settings.repeats`
+    times.
+    """
+    server_side, load_side = cpu_sets(1)
+    fresh_only = CollectorSettings(
+        settings.batches, 0, (PARTS_CONNECTIONS,), (1,), settings.repeats
+    )
+    variants = [(None, TARGETS[0]), *PARTS]
+    rates: dict[str, list[float]] = {label: [] for _, label in variants}
+    for repeat in range(settings.repeats):
+        for parts, label in variants:
+            progress(f"9. where the time goes: {label} ({repeat + 1}/{settings.repeats})")
+            port = free_port()
+            if parts is None:
+                command = [PYTHON, str(TOOLS_DIR / "collector_ceiling.py"), str(port), "1"]
+            else:
+                database = (
+                    f"sqlite:///{folder / f'parts-{repeat}-{len(rates[label])}-{port}.sqlite'}"
+                )
+                command = [
+                    PYTHON,
+                    str(TOOLS_DIR / "collector_parts.py"),
+                    str(port),
+                    database,
+                    parts,
+                ]
+            with server(command, folder, 1, server_side, TOOLS_DIR):
+                fresh, _ = load(port, PARTS_CONNECTIONS, fresh_only, load_side, folder)
+            if fresh.errors:
+                raise RuntimeError(f"{label}: answers other than accepted: {fresh.errors}")
+            rates[label].append(fresh.per_second)
+    return rates
+
+
 def measure_collector(
     root: Path,
     settings: CollectorSettings,
@@ -507,6 +558,7 @@ def measure_collector(
             figures.steps_ms[TARGETS[2]] = measure_steps(
                 postgres.new_database(), settings.duplicates
             )
+        figures.parts = measure_parts(folder, settings, progress)
         for workers in settings.workers:
             server_side, load_side = cpu_sets(workers)
             for connections, _repeat in itertools.product(
@@ -709,6 +761,40 @@ def collector_lines(figures: CollectorFigures) -> list[str]:
                 ]
                 for target, spent in figures.steps_ms.items()
             ],
+        )
+        lines.append("")
+    if figures.parts:
+        trivial = statistics.median(figures.parts[TARGETS[0]])
+        lines += [
+            "Where the time goes under load: the collector on SQLite served with parts",
+            "of its work left out (bench/tools/collector_parts.py: a store that writes",
+            "nothing, records taken as checked unread, a body read but not parsed),",
+            f"one worker, {PARTS_CONNECTIONS} connections, fresh batches, beside the trivial endpoint;",
+            "the variants in turn, the median of the runs:",
+            "",
+        ]
+        rows = []
+        for label, rates in figures.parts.items():
+            rate = statistics.median(rates)
+            per_request = 1000 / rate if rate else 0.0
+            rows.append(
+                [
+                    label,
+                    f"{rate:,.0f}",
+                    "—" if label == TARGETS[0] else f"{rate / trivial:.0%}",
+                    f"{per_request:.3f}",
+                    "—" if label == TARGETS[0] else f"+{per_request - 1000 / trivial:.3f}",
+                ]
+            )
+        lines += table(
+            [
+                "served",
+                "accepted batches/s",
+                "of the trivial endpoint",
+                "ms per request",
+                "over the trivial endpoint, ms",
+            ],
+            rows,
         )
         lines.append("")
     lines += [
