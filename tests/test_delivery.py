@@ -399,6 +399,28 @@ def test_httpx_loaded_for_sending_still_runs_its_own_command(tmp_path: Path) -> 
     assert "Usage: httpx" in result.stdout
 
 
+def test_an_httpx_that_needs_its_command_line_client_is_loaded_whole(tmp_path: Path) -> None:
+    package = tmp_path / "httpx"
+    package.mkdir()
+    (package / "__init__.py").write_text("from ._main import main\n")  # no fallback
+    (package / "_main.py").write_text("main = 'the command'\n")
+    script = (
+        "from typer_telemetry.backends._http import load_httpx\n"
+        "load_httpx()\n"
+        "import httpx\n"
+        "print(httpx.main)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "the command\n"
+
+
 def test_a_custom_back_end_receives_completed_days(tool: Tool, tmp_path: Path) -> None:
     sink = tmp_path / "telemetry.jsonl"
     env = {

@@ -8,9 +8,9 @@ What the environment may change is decided here, not by httpx's
 the receiver): a loopback endpoint is always reached directly; any other
 endpoint honours the standard proxy variables (`https_proxy`, `all_proxy`,
 `no_proxy`, lower or upper case), as corporate networks need; an https
-endpoint, and an https proxy (through OpenSSL's defaults), honour
-`SSL_CERT_FILE`/`SSL_CERT_DIR` for the certificates they are checked
-against. Nothing else of the environment or the home folder is read.
+endpoint is checked against `SSL_CERT_FILE`/`SSL_CERT_DIR` when set, and an
+https proxy against them besides httpx's bundle (through OpenSSL's defaults).
+Nothing else of the environment or the home folder is read.
 """
 
 from __future__ import annotations
@@ -170,7 +170,8 @@ def load_httpx() -> None:
     interpreter's last collections at the tool's exit would walk them all.
     So while httpx loads, `httpx._main` counts as absent (httpx has a
     fallback for that), and `httpx.main` then loads the real command when
-    called. An httpx the tool has already imported is used as it is.
+    called. An httpx the tool has already imported is used as it is, and one
+    that would not load so is loaded whole.
     """
     import sys
 
@@ -179,12 +180,19 @@ def load_httpx() -> None:
     blocked = "httpx._main" not in sys.modules
     if blocked:
         sys.modules["httpx._main"] = None  # type: ignore[assignment]
+    needs_its_command = False
     try:
         import httpx
+    except ImportError:
+        if not blocked:
+            raise
+        needs_its_command = True
     finally:
         if blocked and "httpx._main" in sys.modules and sys.modules["httpx._main"] is None:
             del sys.modules["httpx._main"]
-    if blocked:
+    if needs_its_command:  # an httpx that cannot load without it (none so far): loaded whole
+        import httpx
+    elif blocked:
         httpx.main = _httpx_command  # type: ignore[assignment]
 
 
