@@ -15,7 +15,7 @@ Nothing else of the environment or the home folder is read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from .._checks import check_endpoint
@@ -164,8 +164,9 @@ def load_httpx() -> None:
     """Import httpx without the command-line client its package loads with it.
 
     httpx's `__init__` imports `httpx._main`, its `httpx` command, and with it
-    rich's and pygments' modules (about 90 modules and 7,000 objects) when
-    they are installed, as they are beside Typer. The sending thread would
+    click's, rich's and pygments' modules (about 90 modules and 7,000
+    objects) wherever click is installed: beside Typer 0.25 and earlier, and
+    with many packages (uvicorn, mkdocs, black, ...). The sending thread would
     import them while the tool's command runs (about 50 ms of CPU), and the
     interpreter's last collections at the tool's exit would walk them all.
     So while httpx loads, `httpx._main` counts as absent (httpx has a
@@ -193,14 +194,24 @@ def load_httpx() -> None:
     if needs_its_command:  # an httpx that cannot load without it (none so far): loaded whole
         import httpx
     elif blocked:
-        httpx.main = _httpx_command  # type: ignore[assignment]
+        httpx.main = _command_when_called(httpx.main)  # type: ignore[assignment]
 
 
-def _httpx_command(*arguments: object, **options: object) -> object:
-    """`httpx.main`, the httpx command, imported only when something calls it."""
-    from httpx._main import main
+def _command_when_called(fallback: Callable[..., object]) -> Callable[..., object]:
+    """`httpx.main` as httpx would have it: its command, imported when called.
 
-    return main(*arguments, **options)
+    Without the command's dependencies (click), httpx's own `fallback` runs,
+    as it would have had httpx loaded `httpx._main` itself.
+    """
+
+    def main(*arguments: object, **options: object) -> object:
+        try:
+            from httpx._main import main as command
+        except ImportError:
+            return fallback(*arguments, **options)
+        return command(*arguments, **options)
+
+    return main
 
 
 def _client(url: str, timeout: float) -> httpx.Client:
