@@ -356,31 +356,31 @@ def test_a_send_loads_httpx_without_its_command_line_client(
     endpoint = receiver.url("/v1")
     tool.run("hello", "x", env=on(DAY_1, endpoint))
 
-    def modules_loaded(day: int, sends: int) -> set[str]:
+    def modules_loaded(day: int, *, sends: bool) -> set[str]:
         modules = tmp_path / f"modules-{day}.txt"
-        tool.script = TOOLS / "modules_loaded.py"
-        try:
-            process = tool.popen(
-                str(OUTSIDE_TOOL),
-                "wait",
-                "--until-stdin-closes",
-                env=on(day, endpoint, MODULES_OUT=str(modules)),
-            )
-            assert process.stdout is not None
-            assert process.stdout.readline() == "ready\n"
-            if sends:
-                receiver.wait_for(sends)
-            process.communicate(input="", timeout=30)
-        finally:
-            tool.script = OUTSIDE_TOOL
+        process = tool.popen(
+            str(OUTSIDE_TOOL),
+            "wait",
+            "--until-stdin-closes",
+            env=on(day, endpoint, MODULES_OUT=str(modules)),
+        )
+        assert process.stdout is not None
+        assert process.stdout.readline() == "ready\n"
+        if sends:
+            receiver.wait_for(1)
+        process.communicate(input="", timeout=30)
         assert process.returncode == 0
         return set(modules.read_text().split())
 
-    # The same command on the same day has nothing to send: what the tool loads anyway
-    # (an older Typer imports rich's tracebacks, and with them pygments, by itself).
-    without_sending = modules_loaded(DAY_1, sends=0)
-    assert list(receiver) == []
-    sending = modules_loaded(DAY_2, sends=1)
+    tool.script = TOOLS / "modules_loaded.py"
+    try:
+        # The same command on the same day has nothing to send: what the tool loads
+        # anyway (an older Typer imports rich's tracebacks, and pygments, by itself).
+        without_sending = modules_loaded(DAY_1, sends=False)
+        assert list(receiver) == []
+        sending = modules_loaded(DAY_2, sends=True)
+    finally:
+        tool.script = OUTSIDE_TOOL
     assert [batch["day"] for batch in batches(receiver)] == ["2026-03-10"]
     assert "httpx" in sending  # it did send with httpx
     assert "httpx" not in without_sending
